@@ -17,10 +17,12 @@ import onnxruntime as ort
 
 from cv.detections import Detections
 from cv.geometry import class_aware_nms
-from cv.image import DEFAULT_MAX_PIXELS, as_bgr, decode_image
+from cv.image import DEFAULT_MAX_PIXELS, DecodedImage, as_bgr, decode_image
 from cv.model_card import ModelCard, ModelCardError, default_model_path
 
 PAD_VALUE = 114  # grey, as ultralytics pads
+# Encoded bytes, an already decoded frame, or a BGR/gray/BGRA pixel array.
+Frame = bytes | DecodedImage | np.ndarray
 
 
 def machine_threads() -> int:
@@ -101,20 +103,23 @@ class Detector:
     def version(self) -> str:
         return self.card.version
 
-    def load(self, frame: bytes | np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-        """Decoded BGR pixels and the (x, y) factors back to the frame's own pixels.
+    def decode(self, data: bytes) -> DecodedImage:
+        """Decode a frame for this model: JPEGs at reduced size when that still covers the input."""
+        return decode_image(data, max_pixels=self.max_pixels, min_long_side=self.imgsz)
 
-        JPEG bytes are decoded at reduced size when that still covers the network input.
-        """
+    def load(self, frame: Frame) -> tuple[np.ndarray, tuple[float, float]]:
+        """BGR pixels and the (x, y) factors that map them back to the frame's own pixels."""
         if isinstance(frame, np.ndarray):
             return as_bgr(frame), (1.0, 1.0)
-        decoded = decode_image(frame, max_pixels=self.max_pixels, min_long_side=self.imgsz)
+        if isinstance(frame, DecodedImage):
+            return frame.pixels, frame.scale
+        decoded = self.decode(frame)
         return decoded.pixels, decoded.scale
 
-    def detect(self, frame: bytes | np.ndarray) -> Detections:
+    def detect(self, frame: Frame) -> Detections:
         return self.detect_batch([frame])[0]
 
-    def detect_batch(self, frames: list[bytes | np.ndarray]) -> list[Detections]:
+    def detect_batch(self, frames: list[Frame]) -> list[Detections]:
         """Detect several frames with one session run (frames share the input shape that fits them all)."""
         if not frames:
             return []

@@ -1,0 +1,100 @@
+"""`citypatrol`: the runtime command line (detect, and the service commands as they arrive)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def _image_paths(paths: list[str]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def detect(args: argparse.Namespace) -> int:
+    """Detect objects in images or folders; print a table or JSON lines; optionally save annotated JPEGs."""
+    import cv2
+    from tqdm import tqdm
+
+    from cv import Detector, ImageError
+    from cv.draw import annotate
+    from cv.image import decode_image
+
+    detector = Detector(args.model, conf=args.conf, iou=args.iou)
+    paths = list(_image_paths(args.paths))[: args.limit or None]
+    if not paths:
+        print("no images found in " + " ".join(args.paths), file=sys.stderr)
+        return 2
+    if args.save_dir:
+        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+    if not args.json:
+        print(f"model {detector.path.name} (version {detector.version}), conf ≥ {args.conf}")
+        print(f"{'image':40} {'class':12} {'conf':>5}  box (x1, y1, x2, y2)")
+    failures = 0
+    progress = tqdm(paths, unit="img", file=sys.stderr, disable=len(paths) < 2 or None)
+    for path in progress:
+        try:
+            # Decoded once: at full size when annotating, else as small as the model allows.
+            data = path.read_bytes()
+            decoded = decode_image(data, max_pixels=detector.max_pixels) if args.save_dir else detector.decode(data)
+            dets = detector.detect(decoded)
+        except (OSError, ImageError) as exc:
+            failures += 1
+            code = getattr(exc, "code", "io_error")
+            if args.json:
+                print(json.dumps({"path": str(path), "error": code, "message": str(exc)}, ensure_ascii=False))
+            else:
+                progress.write(f"{str(path):40} ERROR {code}: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            size = {"width": decoded.header.width, "height": decoded.header.height}
+            print(json.dumps({"path": str(path), **size, "detections": dets.to_records()}, ensure_ascii=False))
+        else:
+            for record in dets.to_records():
+                box = ", ".join(f"{v:.0f}" for v in record["box"])
+                progress.write(f"{path.name[-40:]:40} {record['class']:12} {record['confidence']:5.2f}  ({box})")
+            if not len(dets):
+                progress.write(f"{path.name[-40:]:40} (nothing)")
+        if args.save_dir:
+            cv2.imwrite(str(Path(args.save_dir) / f"{path.stem}.jpg"), annotate(decoded.pixels, dets))
+    if args.save_dir and not args.json:
+        print(f"annotated images written to {args.save_dir}")
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="citypatrol", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("detect", help="detect objects in images or folders of images")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--model", help="ONNX model with its card beside it (default: newest in models/)")
+    p.add_argument("--conf", type=float, default=0.25, help="minimum confidence (default 0.25)")
+    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.add_argument("--save-dir", metavar="D", help="write annotated JPEGs into this folder")
+    p.add_argument("--limit", type=int, default=0, help="stop after this many images (0: all)")
+    p.set_defaults(handler=detect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as exc:  # configuration problems: model card, bad arguments
+        print(f"citypatrol {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
