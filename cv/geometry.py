@@ -44,3 +44,100 @@ def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray
     """
     offset = class_ids.astype(np.float32)[:, None] * 7680.0
     return nms(boxes + offset, scores, iou_threshold)
+
+
+# Zones are polygons in relative (0–1) image coordinates; boxes given to the helpers below must be in
+# the same coordinates (divide pixel boxes by the frame's width and height first).
+
+
+def bottom_centres(boxes: np.ndarray) -> np.ndarray:
+    """The point where a ground object stands: middle of the box's bottom edge, (n, 2)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+
+
+def box_centres(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+
+
+def centre_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise distance between box centres: (n, 4) × (m, 4) → (n, m)."""
+    return np.linalg.norm(box_centres(a)[:, None, :] - box_centres(b)[None, :, :], axis=2)
+
+
+def box_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise shortest distance between boxes, 0 where they touch or overlap: (n, 4) × (m, 4) → (n, m)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    dx = np.clip(np.maximum(a[:, None, 0] - b[None, :, 2], b[None, :, 0] - a[:, None, 2]), 0, None)
+    dy = np.clip(np.maximum(a[:, None, 1] - b[None, :, 3], b[None, :, 1] - a[:, None, 3]), 0, None)
+    return np.hypot(dx, dy)
+
+
+def polygon_area(polygon: np.ndarray) -> float:
+    """Area of a simple polygon (shoelace formula), whatever its orientation."""
+    p = np.asarray(polygon, np.float64).reshape(-1, 2)
+    if len(p) < 3:
+        return 0.0
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd ray casting: which of (n, 2) points lie inside the polygon (m, 2) → (n,) bool.
+
+    Points exactly on an edge may fall either way; zones are drawn by hand, so that never matters.
+    """
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    poly = np.asarray(polygon, np.float64).reshape(-1, 2)
+    x, y = pts[:, 0:1], pts[:, 1:2]
+    x1, y1 = poly[:, 0], poly[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    straddles = (y1 > y) != (y2 > y)  # edge crosses the horizontal line through the point
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+    crossings = np.sum(straddles & (x < x_cross), axis=1)
+    return crossings % 2 == 1
+
+
+def clip_polygon_to_box(polygon: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The part of a polygon inside an axis-aligned box (Sutherland–Hodgman against the box's 4 edges).
+
+    Exact for any simple polygon, concave included: a concave polygon may come back with zero-width
+    bridges along the box's edges, which add nothing to its area.
+    """
+    x_min, y_min, x_max, y_max = (float(v) for v in np.asarray(box).reshape(4))
+    # Each clip edge: keep points with sign * coordinate[axis] >= sign * limit.
+    edges = ((0, 1.0, x_min), (0, -1.0, x_max), (1, 1.0, y_min), (1, -1.0, y_max))
+    out = [tuple(p) for p in np.asarray(polygon, np.float64).reshape(-1, 2)]
+    for axis, sign, limit in edges:
+        if not out:
+            break
+        points, out = out, []
+        for i, current in enumerate(points):
+            previous = points[i - 1]
+            current_in = sign * current[axis] >= sign * limit
+            previous_in = sign * previous[axis] >= sign * limit
+            if current_in != previous_in:
+                t = (limit - previous[axis]) / (current[axis] - previous[axis])
+                out.append(tuple(previous[k] + t * (current[k] - previous[k]) for k in range(2)))
+            if current_in:
+                out.append(current)
+    return np.asarray(out, np.float64).reshape(-1, 2)
+
+
+def box_overlap_fraction(boxes: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """For each box, the fraction of its area that lies inside the polygon, in [0, 1] → (n,).
+
+    A box with no area counts as wholly in or out by its centre.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    areas = box_area(boxes)
+    fractions = np.empty(len(boxes))
+    for i, (box, area) in enumerate(zip(boxes, areas)):
+        if area > 0:
+            fractions[i] = min(polygon_area(clip_polygon_to_box(polygon, box)) / area, 1.0)
+        else:
+            fractions[i] = float(points_in_polygon(box_centres(box), polygon)[0])
+    return fractions
