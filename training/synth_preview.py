@@ -1,0 +1,146 @@
+"""Contact sheets of synthetic fly-posters and pasted street garbage, for looking at them.
+
+    python -m training.synth_preview [--data ../shared/datasets] [--out var/synth-preview] [--n 6] [--seed 0]
+
+Writes posters.png (whole frames with boxes), posters_crops.png (each poster enlarged, with and
+without its box), garbage.png and garbage_crops.png. Small on purpose: it runs on a shared 2-core box.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FACADE_AVOID = (1, 3, 4)     # cantilever (projecting sign), signboard, win_ad
+FACADE_HINTS = (0, 5)        # window, door
+FACADE_DOOR = 5
+
+
+def read_yolo_boxes(label_path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids, xyxy pixel boxes) from a YOLO box or polygon label file."""
+    classes, boxes = [], []
+    if label_path.exists():
+        for line in label_path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) < 5:
+                continue
+            values = np.array(parts[1:], np.float64)
+            if len(values) == 4:
+                x, y, w, h = values
+                box = [(x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height]
+            else:
+                pts = values[: len(values) // 2 * 2].reshape(-1, 2) * [width, height]
+                box = [*pts.min(0), *pts.max(0)]
+            classes.append(int(parts[0]))
+            boxes.append(box)
+    return np.array(classes, np.int64), np.array(boxes, np.float64).reshape(-1, 4)
+
+
+def facade_boxes(label_path: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(avoid, hints, doors) boxes of a facade image."""
+    cls, boxes = read_yolo_boxes(label_path, width, height)
+    return (boxes[np.isin(cls, FACADE_AVOID)], boxes[np.isin(cls, FACADE_HINTS)], boxes[cls == FACADE_DOOR])
+
+
+def _tile(img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    small = cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA if s < 1 else
+                       cv2.INTER_NEAREST)
+    canvas = np.full((size, size, 3), 40, np.uint8)
+    canvas[: small.shape[0], : small.shape[1]] = small
+    return canvas
+
+
+def _grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
+    size = tiles[0].shape[0]
+    while len(tiles) % cols:
+        tiles.append(np.full((size, size, 3), 40, np.uint8))
+    return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+
+
+def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
+    from training.synth_posters import add_posters, find_cjk_font
+
+    font = find_cjk_font()
+    rng = np.random.default_rng(seed)
+    names = sorted((data / "facades" / "images").glob("*.jpg"))
+    picks = [names[i] for i in rng.choice(len(names), n, replace=False)]
+    frames, crops = [], []
+    for path in picks:
+        img = cv2.imread(str(path))
+        h, w = img.shape[:2]
+        avoid, hints, doors = facade_boxes(data / "facades" / "labels" / f"{path.stem}.txt", w, h)
+        new, boxes = add_posters(img, avoid, rng, font, hint_boxes=hints, max_posters=4, door_boxes=doors)
+        shown = new.copy()
+        for b in avoid.astype(int):
+            cv2.rectangle(shown, tuple(b[:2]), tuple(b[2:]), (0, 200, 255), 1)
+        for b in boxes.astype(int):
+            cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)
+        frames.append(_tile(shown, 640))
+        for b in boxes:
+            bw, bh = b[2] - b[0], b[3] - b[1]
+            m = max(bw, bh) * 1.5 + 12
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            x0, y0 = int(max(0, cx - m)), int(max(0, cy - m))
+            x1, y1 = int(min(w, cx + m)), int(min(h, cy + m))
+            crop = new[y0:y1, x0:x1].copy()
+            crops.append(_tile(crop, 200))
+    out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / "posters.png"), _grid(frames, 2))
+    if crops:
+        cv2.imwrite(str(out / "posters_crops.png"), _grid(crops[:48], 8))
+
+
+def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
+    from training.copy_paste import load_cutouts, paste_garbage
+
+    rng = np.random.default_rng(seed)
+    gnames = sorted(p.name for p in (data / "garbage_bags" / "images").glob("*.jpg"))
+    sel = [gnames[i] for i in rng.choice(len(gnames), 40, replace=False)]
+    cutouts = load_cutouts(data / "garbage_bags", sel)
+    backgrounds = sorted((data / "facades" / "images").glob("*.jpg"))
+    streets = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
+    picks = [backgrounds[i] for i in rng.choice(len(backgrounds), n // 2, replace=False)] + \
+            [streets[i] for i in rng.choice(len(streets), n - n // 2, replace=False)]
+    frames, crops = [], []
+    for path in picks:
+        img = cv2.imread(str(path))
+        h, w = img.shape[:2]
+        _, boxes0 = read_yolo_boxes(path.parent.parent / "labels" / f"{path.stem}.txt", w, h)
+        new, boxes = paste_garbage(img, cutouts, boxes0, rng, max_items=3)
+        shown = new.copy()
+        for b in boxes.astype(int):
+            cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)
+        frames.append(_tile(shown, 640))
+        for b in boxes:
+            m = max(b[2] - b[0], b[3] - b[1]) * 1.2 + 12
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            crop = new[int(max(0, cy - m)):int(min(h, cy + m)), int(max(0, cx - m)):int(min(w, cx + m))]
+            crops.append(_tile(crop, 200))
+    out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out / "garbage.png"), _grid(frames, 2))
+    if crops:
+        cv2.imwrite(str(out / "garbage_crops.png"), _grid(crops[:48], 8))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/datasets"))
+    ap.add_argument("--out", type=Path, default=Path("var/synth-preview"))
+    ap.add_argument("--n", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=("posters", "garbage"), default=None)
+    args = ap.parse_args(argv)
+    if args.only in (None, "posters"):
+        preview_posters(args.data, args.out, args.n, args.seed)
+    if args.only in (None, "garbage"):
+        preview_garbage(args.data, args.out, args.n, args.seed)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
