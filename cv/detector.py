@@ -8,7 +8,9 @@ tests/test_detector_parity.py guards that they agree.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -75,6 +77,7 @@ class Detector:
         iou: float = 0.7,
         max_det: int = 300,
         threads: int | None = None,
+        spin: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         self.path = Path(model) if model else default_model_path()
@@ -86,6 +89,9 @@ class Detector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or machine_threads()
         options.inter_op_num_threads = 1
+        # Spinning worker threads win a few % on an idle machine but lose 2× as soon as the CPU is
+        # shared (web server, database, a second model): measured in bench/README.md.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         model_input = self.session.get_inputs()[0]
@@ -98,6 +104,10 @@ class Detector:
             raise ModelCardError(
                 f"{self.path.name} outputs {outputs[1] - 4} classes but its card lists {len(self.class_names)}"
             )
+
+    @cached_property
+    def _decoders(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=machine_threads(), thread_name_prefix="decode")
 
     @property
     def version(self) -> str:
@@ -123,7 +133,8 @@ class Detector:
         """Detect several frames with one session run (frames share the input shape that fits them all)."""
         if not frames:
             return []
-        loaded = [self.load(f) for f in frames]
+        # Decoding releases the GIL: a batch's frames decode in parallel, across the machine's cores.
+        loaded = list(self._decoders.map(self.load, frames)) if len(frames) > 1 else [self.load(frames[0])]
         if self.fixed_shape:
             shape = self.fixed_shape
         else:
