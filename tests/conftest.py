@@ -20,3 +20,19 @@ def shared_dir() -> Path:
     if not (SHARED / "datasets").is_dir():
         pytest.fail(f"../shared/datasets not found at {SHARED}: the suite runs with ../shared beside the clone")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def rulebook():
+    """The shipped rulebook, validated against the taxonomy."""
+    from cv.rulebook import Rulebook
+
+    return Rulebook.load()
+
+
+@pytest.fixture(scope="session")
+def scenario_city():
+    """A small city of rectangular zones that the rule and incident scenarios run in."""
+    from cv.zones import CityConfig
+
+    return CityConfig.load(REPO / "tests" / "rules" / "scenario_city.yaml")
