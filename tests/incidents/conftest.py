@@ -1,0 +1,98 @@
+"""Incident scenarios against a real database: a SQLite file and the local PostgreSQL.
+
+PostgreSQL: `CITYPATROL_TEST_POSTGRES_URL` (default postgresql://postgres@127.0.0.1:5432/test). Each
+test gets a schema of its own, dropped afterwards. If PostgreSQL cannot be reached the PostgreSQL
+variants are skipped, visibly; with CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import sessionmaker
+
+from cv.config import taxonomy_classes
+from cv.detections import Detections
+from cv.rules import RuleEngine
+from serve.db import create_db_engine, migrate
+from serve.incidents import FrameIn, FrameResult, IncidentBook
+from serve.models import Incident
+
+POSTGRES_URL = os.environ.get("CITYPATROL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+FRAME = (1000, 1000)  # boxes in the tests are pixels of it: the scenario city's coordinates ×1000
+MODEL_VERSION = "test-model-v1"
+
+
+def _postgres_or_skip() -> None:
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}".strip()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of this test's own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'citypatrol.sqlite3'}"
+        return
+    _postgres_or_skip()
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def engine(database_url) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+class Street:
+    """A camera feed: frames of hand-made detections go through the rules into the incident book."""
+
+    def __init__(self, engine: Engine, rulebook, city, camera: str = "cam-street"):
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.rules = RuleEngine(rulebook, city)
+        self.book = IncidentBook(self.sessions, rulebook, city)
+        self.camera = camera
+        self.classes = taxonomy_classes()
+        self.frames = 0
+
+    def frame(self, at: datetime, *objects, frame_id: str | None = None) -> FrameResult:
+        """One frame at camera time `at` showing `(class, [x1, y1, x2, y2])` objects."""
+        records = [{"class": name, "box": box, "confidence": 0.9} for name, box in objects]
+        detections = Detections.from_records(records, self.classes)
+        observations = self.rules.evaluate(self.camera, detections, FRAME, at)
+        self.frames += 1
+        frame = FrameIn(self.camera, frame_id or f"f{self.frames:05d}", at, observations, MODEL_VERSION)
+        return self.book.record_frame(frame, received_at=at)
+
+    def every(self, seconds: float, count: int, start: datetime, *objects) -> list[FrameResult]:
+        return [self.frame(start + timedelta(seconds=i * seconds), *objects) for i in range(count)]
+
+    def incidents(self) -> list[Incident]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Incident).order_by(Incident.id)))
+
+
+@pytest.fixture
+def street(engine, rulebook, scenario_city) -> Street:
+    return Street(engine, rulebook, scenario_city)
