@@ -7,8 +7,9 @@ a pole (DESIGN.md, "The model"). Pasting the same bags where a street camera see
 
 How a pasted bag is made to sit on the ground:
 - Where: its bottom (the contact point) lies in the ground part of the frame: below the ground line
-  that doors and windows give (`hint_boxes`), or in the lower 38 % of a frame without hints; never
-  over labelled objects (`avoid_boxes`), never on sky.
+  that doors and windows give (`door_boxes`, `hint_boxes`), or in the lower 38 % of a frame without
+  them; on a strip whose colour matches the bottom band of the frame (pavement, road: not a tree
+  trunk or a shop window); never over labelled objects (`avoid_boxes`), never on sky.
 - Size: a bag is 2–8 % of the frame width at a street camera's distance, larger lower in the frame
   (nearer), with a share of close ones up to ~20 %.
 - Angle: the top-down cut-outs are turned (any multiple of 90°, plus a little), flipped and squashed
@@ -225,11 +226,40 @@ def _transform(cutout: np.ndarray, rng: np.random.Generator, target_w: float, to
     return np.dstack([bgr, alpha])
 
 
-def _ground_y(height: int, hint_boxes: np.ndarray | None) -> float | None:
+def _ground_y(height: int, hint_boxes: np.ndarray | None, door_boxes: np.ndarray | None) -> float | None:
+    """The facade's ground line: the lowest door bottom, else ground-floor window bottoms plus a sill."""
+    if door_boxes is not None and len(door_boxes):
+        bottoms = door_boxes[:, 3][door_boxes[:, 3] > 0.5 * height]
+        if len(bottoms):
+            return float(bottoms.max())
     if hint_boxes is None or not len(hint_boxes):
         return None
-    bottoms = hint_boxes[:, 3][hint_boxes[:, 3] > 0.5 * height]
-    return float(bottoms.max()) if len(bottoms) else None
+    low = hint_boxes[hint_boxes[:, 3] > 0.5 * height]
+    if not len(low):
+        return None
+    sill = 0.5 * float(np.median(low[:, 3] - low[:, 1]))    # a ~0.8 m sill under a ~1.6 m window
+    return float(low[:, 3].max()) + sill
+
+
+def _ground_colours(image: np.ndarray) -> np.ndarray:
+    """Mean Lab colour of cells along the bottom of the frame (what the ground looks like here)."""
+    H, W = image.shape[:2]
+    band = image[int(0.9 * H):, :]
+    lab = cv2.cvtColor(band, cv2.COLOR_BGR2LAB).astype(np.float32)
+    cells = np.array_split(lab, 8, axis=1)
+    return np.array([c.reshape(-1, 3).mean(0) for c in cells if c.size], np.float32)
+
+
+def _looks_like_ground(image: np.ndarray, x0: float, x1: float, v: float, ground: np.ndarray) -> bool:
+    """The strip the object stands on has a colour of the frame's bottom band (pavement, road)."""
+    H, W = image.shape[:2]
+    y0, y1 = int(max(0, v - 0.01 * H)), int(min(H, v + 0.02 * H + 2))
+    xa, xb = int(max(0, x0)), int(min(W, x1))
+    if y1 <= y0 or xb <= xa:
+        return False
+    strip = cv2.cvtColor(image[y0:y1, xa:xb], cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32).mean(0)
+    d = np.sqrt((((ground - strip) * [0.5, 1.0, 1.0]) ** 2).sum(1)).min()
+    return bool(d < 22)
 
 
 def _overlaps(box: np.ndarray, boxes: np.ndarray, pad: float = 2.0) -> bool:
@@ -298,10 +328,11 @@ def _paste_one(image: np.ndarray, obj: np.ndarray, x0: int, y0: int, rng: np.ran
         cx = (cols[0] + cols[-1]) / 2
         base = rows[-1]
         shadow = np.zeros((oh, ow), np.float32)
-        axes = (max(1, int((cols[-1] - cols[0]) * rng.uniform(0.45, 0.6))), max(1, int(oh * rng.uniform(0.08, 0.16))))
-        cv2.ellipse(shadow, (int(cx), int(base - axes[1] * 0.6)), axes, 0, 0, 360, 1.0, -1, lineType=cv2.LINE_AA)
-        shadow = cv2.GaussianBlur(shadow, (0, 0), max(0.8, axes[1] * 0.6))
-        dark = rng.uniform(0.3, 0.6)
+        axes = (max(1, int((cols[-1] - cols[0]) * rng.uniform(0.42, 0.55))), max(1, int(oh * rng.uniform(0.05, 0.1))))
+        cv2.ellipse(shadow, (int(cx + rng.uniform(-0.05, 0.05) * ow), int(base - axes[1] * 0.3)), axes, 0, 0, 360,
+                    1.0, -1, lineType=cv2.LINE_AA)
+        shadow = cv2.GaussianBlur(shadow, (0, 0), max(0.7, axes[1] * 0.5))
+        dark = rng.uniform(0.25, 0.5)
         region *= (1 - dark * shadow)[..., None]
     a = alpha[..., None]
     region = region * (1 - a) + np.clip(bgr, 0, 255) * a
@@ -313,11 +344,13 @@ def _paste_one(image: np.ndarray, obj: np.ndarray, x0: int, y0: int, rng: np.ran
 
 def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: np.ndarray,
                   rng: np.random.Generator, max_items: int = 3,
-                  hint_boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  hint_boxes: np.ndarray | None = None,
+                  door_boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Paste 1..max_items garbage bags (some as a heap) onto the ground of `image` (BGR uint8).
 
     avoid_boxes: (n, 4) xyxy of labelled objects the garbage must not cover (vehicles, people, signs).
-    hint_boxes: optional doors/windows of a facade: the ground starts at their lowest bottom edge.
+    hint_boxes, door_boxes: optional windows+doors and doors of a facade: the ground line is the lowest
+    door bottom (else the ground-floor windows' bottom plus a sill); bags stand below it.
     Returns the new image and (k, 4) float32 xyxy boxes of the visible garbage (k may be 0).
     """
     image = np.ascontiguousarray(image)
@@ -329,9 +362,14 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         return out, np.zeros((0, 4), np.float32)
     avoid = np.asarray(avoid_boxes if avoid_boxes is not None else np.zeros((0, 4)), np.float64).reshape(-1, 4)
     hints = None if hint_boxes is None else np.asarray(hint_boxes, np.float64).reshape(-1, 4)
-    ground = _ground_y(H, hints)
-    g_lo = min(max(ground - 0.01 * H, 0.62 * H), 0.97 * H) if ground is not None else 0.62 * H
+    doors = None if door_boxes is None else np.asarray(door_boxes, np.float64).reshape(-1, 4)
+    ground = _ground_y(H, hints, doors)
+    if ground is not None and ground > 0.985 * H:
+        return out, np.zeros((0, 4), np.float32)      # the facade runs out of the frame: no ground seen
+    g_lo = max(ground, 0.62 * H) if ground is not None else 0.62 * H
     g_hi = 0.995 * H
+    ground_colours = _ground_colours(image)
+    native = np.array([max(c.rgba.shape[:2]) for c in cutouts], np.float64)
 
     n = int(rng.integers(1, max_items + 1))
     groups: list[int] = []
@@ -349,7 +387,7 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         for _try in range(30):
             v = rng.uniform(g_lo, g_hi)
             depth = 0.6 + 0.8 * (v / H - 0.6) / 0.4
-            frac = float(np.exp(rng.uniform(np.log(0.02), np.log(0.08)))) * depth
+            frac = float(np.exp(rng.uniform(np.log(0.022), np.log(0.09)))) * depth
             if close:
                 frac *= rng.uniform(1.5, 2.5)
             bw = float(np.clip(frac * W, 10, 0.3 * W))
@@ -363,6 +401,8 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
             ia = np.clip(area, 0, [W, H, W, H]).astype(int)
             if _sky_like(image[ia[1]:ia[3], ia[0]:ia[2]]):
                 continue
+            if _try < 25 and not _looks_like_ground(image, area[0], area[2], v, ground_colours):
+                continue
             anchor = (x, v, bw, span)
             break
         if anchor is None:
@@ -370,8 +410,11 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         x, v, bw, span = anchor
         items = []
         for k in range(count):
-            c = cutouts[int(rng.integers(0, len(cutouts)))]
             w_k = bw * (rng.uniform(0.6, 1.1) if count > 1 else 1.0)
+            # a cut-out big enough not to be blown up more than 1.5× (blurry), when there is one
+            big = np.nonzero(native * 1.5 >= w_k)[0]
+            pool = big if len(big) else np.arange(len(cutouts))
+            c = cutouts[int(pool[rng.integers(0, len(pool))])]
             dx = 0.0 if count == 1 else rng.uniform(-0.5, 0.5) * (span - w_k)
             dv = 0.0 if count == 1 else rng.uniform(-0.12, 0.03) * span
             items.append((v + dv, x + dx, w_k, c))

@@ -114,7 +114,7 @@ _PAPERS = (
     ((210, 35, 35), ((255, 255, 255), (255, 235, 60))),                  # red
     ((245, 165, 190), ((180, 10, 40), (20, 20, 20))),                    # pink
     ((45, 100, 195), ((255, 255, 255), (255, 235, 60))),                 # blue
-    ((175, 210, 240), ((20, 40, 140), (200, 20, 20))),                   # light blue
+    ((185, 212, 232), ((20, 40, 140), (200, 20, 20))),                   # light blue
     ((160, 215, 130), ((20, 20, 20), (200, 20, 20))),                    # green
     ((250, 170, 60), ((20, 20, 20), (255, 255, 255))),                   # orange
 )
@@ -526,6 +526,11 @@ def _composite(image: np.ndarray, rgba: np.ndarray, cx: float, cy: float, tw: fl
     cast = np.clip(gray_world ** 0.5, 0.85, 1.15)
     with np.errstate(invalid="ignore", divide="ignore"):
         rgb = np.where(alpha[..., None] > 1e-3, pm[..., ::-1].copy() / np.maximum(alpha[..., None], 1e-3), 0)
+    # printed paper outdoors: less saturated and lower contrast than the rendering
+    grey = rgb.mean(axis=2, keepdims=True)
+    sat = rng.uniform(0.55, 0.9)
+    rgb = grey + (rgb - grey) * sat
+    rgb = 18 + rgb * (1 - 18 / 255 - rng.uniform(0.0, 0.08))
     bgr = rgb[..., ::-1] * gain * shade[..., None] * cast[None, None, :]
     # a faint specular sheen on glossy paper
     if rng.random() < 0.15:
@@ -623,10 +628,10 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
                 cy = cluster_anchor[1] + rng.normal(0, 0.5) * max(th, cluster_anchor[3])
             else:
                 cx = rng.uniform(tw / 2 + 1, W - tw / 2 - 1) if W > tw + 2 else W / 2
-                if rng.random() < 0.85:
+                if rng.random() < 0.92:           # within reach from the pavement
                     cy = ground - rng.uniform(0.3, 2.4) * ppm
-                else:
-                    cy = rng.uniform(th / 2, H - th / 2)
+                else:                             # higher up (from a ladder, or a balcony)
+                    cy = rng.uniform(max(th / 2, 0.3 * H), H - th / 2)
             box = np.array([cx - tw * 0.6, cy - th * 0.6, cx + tw * 0.6, cy + th * 0.6])
             if box[0] < 0 or box[1] < 0 or box[2] > W - 1 or box[3] > H - 1:
                 continue

@@ -110,8 +110,12 @@ def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
     for path in picks:
         img = cv2.imread(str(path))
         h, w = img.shape[:2]
-        _, boxes0 = read_yolo_boxes(path.parent.parent / "labels" / f"{path.stem}.txt", w, h)
-        new, boxes = paste_garbage(img, cutouts, boxes0, rng, max_items=3)
+        label = path.parent.parent / "labels" / f"{path.stem}.txt"
+        if "facades" in str(path):
+            avoid, hints, doors = facade_boxes(label, w, h)
+        else:
+            avoid, hints, doors = read_yolo_boxes(label, w, h)[1], None, None
+        new, boxes = paste_garbage(img, cutouts, avoid, rng, max_items=3, hint_boxes=hints, door_boxes=doors)
         shown = new.copy()
         for b in boxes.astype(int):
             cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)

@@ -210,11 +210,12 @@ def test_paste_garbage_is_deterministic(streets, cutouts):
 
 
 def test_paste_garbage_with_facade_hints_uses_the_ground_line(facades, cutouts):
-    img, avoid, hints, _ = facades[1]
-    ground = hints[:, 3][hints[:, 3] > 0.5 * img.shape[0]].max()
+    img, avoid, hints, doors = facades[1]
+    ground = doors[:, 3].max() if len(doors) else hints[:, 3][hints[:, 3] > 0.5 * img.shape[0]].max()
     for seed in range(3):
-        _, boxes = paste_garbage(img, cutouts, avoid, np.random.default_rng(seed), hint_boxes=hints)
-        assert (boxes[:, 3] >= min(ground - 0.02 * img.shape[0], 0.97 * img.shape[0]) - 1).all()
+        _, boxes = paste_garbage(img, cutouts, avoid, np.random.default_rng(seed), hint_boxes=hints,
+                                 door_boxes=doors)
+        assert (boxes[:, 3] >= ground - 1).all()
 
 
 def test_street_level_selector_picks_a_minority(shared_dir):
