@@ -74,15 +74,15 @@ class Street:
         self.book = IncidentBook(self.sessions, rulebook, city)
         self.camera = camera
         self.classes = taxonomy_classes()
-        self.frames = 0
 
     def frame(self, at: datetime, *objects, frame_id: str | None = None) -> FrameResult:
-        """One frame at camera time `at` showing `(class, [x1, y1, x2, y2])` objects."""
+        """One frame at camera time `at` showing `(class, [x1, y1, x2, y2])` objects; its id is
+        the camera's time unless given (one frame a second at most, as a camera numbers them)."""
         records = [{"class": name, "box": box, "confidence": 0.9} for name, box in objects]
         detections = Detections.from_records(records, self.classes)
         observations = self.rules.evaluate(self.camera, detections, FRAME, at)
-        self.frames += 1
-        frame = FrameIn(self.camera, frame_id or f"f{self.frames:05d}", at, observations, MODEL_VERSION)
+        frame_id = frame_id or f"{self.camera}-{at.timestamp():.0f}"
+        frame = FrameIn(self.camera, frame_id, at, observations, MODEL_VERSION)
         return self.book.record_frame(frame, received_at=at)
 
     def every(self, seconds: float, count: int, start: datetime, *objects) -> list[FrameResult]:
@@ -94,5 +94,15 @@ class Street:
 
 
 @pytest.fixture
-def street(engine, rulebook, scenario_city) -> Street:
-    return Street(engine, rulebook, scenario_city)
+def street_factory(rulebook, scenario_city):
+    """street_factory(engine, rulebook?, city?) → a `Street` on that engine (a worker, a restart)."""
+
+    def make(engine: Engine, book_rules=None, city=None) -> Street:
+        return Street(engine, book_rules or rulebook, city or scenario_city)
+
+    return make
+
+
+@pytest.fixture
+def street(engine, street_factory) -> Street:
+    return street_factory(engine)
