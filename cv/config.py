@@ -49,7 +49,10 @@ def format_key_path(path: KeyPath) -> str:
     """('cameras', 2, 'zones', 0, 'polygon') → 'cameras[2].zones[0].polygon'."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if part == "[key]":  # pydantic's marker for a mapping key that failed validation
+            text += " (the key)"
+        else:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
 

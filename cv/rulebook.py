@@ -7,6 +7,7 @@ line it fails and who must dispose of it by when. Adding a violation type needs 
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -38,7 +39,16 @@ def _known_class(name: str, info: ValidationInfo) -> str:
 
 
 ClassName = Annotated[str, AfterValidator(_known_class)]
-EventCode = Annotated[str, Field(pattern=r"^(\d{4}|[A-Z][A-Z0-9_]*)$")]
+_EVENT_CODE = re.compile(r"^(\d{4}|[A-Z][A-Z0-9_]*)$")
+
+
+def _event_code(code: str) -> str:
+    if not _EVENT_CODE.match(code):
+        raise ValueError(f"{code!r} is not an event code: 4 digits (GB/T 30428, e.g. 0102) or UPPER_CASE (BIN_OVERFLOW)")
+    return code
+
+
+EventCode = Annotated[str, AfterValidator(_event_code)]
 
 
 class Placement(StrEnum):

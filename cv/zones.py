@@ -215,10 +215,16 @@ class CityConfig(BaseModel):
             for v, view in enumerate(camera.views):
                 if view.point not in point_ids:
                     raise KeyPathError(("cameras", c, "views", v, "point"), f"unknown point {view.point!r}")
-            zone_ids = [zone.id for _, zone in camera.zones]
-            duplicated = {z for z in zone_ids if zone_ids.count(z) > 1}
-            if duplicated:
-                raise KeyPathError(("cameras", c), f"zone id(s) {sorted(duplicated)} used more than once")
+            first_use: dict[str, str] = {}
+            for v, view in enumerate(camera.views):
+                for z, zone in enumerate(view.zones):
+                    here = f"views[{v}].zones[{z}]"
+                    if zone.id in first_use:
+                        raise KeyPathError(
+                            ("cameras", c, "views", v, "zones", z, "id"),
+                            f"duplicate zone id {zone.id!r} in this camera (first at {first_use[zone.id]})",
+                        )
+                    first_use[zone.id] = here
         return self
 
     @classmethod
