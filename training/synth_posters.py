@@ -101,6 +101,15 @@ def _pick(rng: np.random.Generator, items) -> str:
     return items[int(rng.integers(0, len(items)))]
 
 
+def _lines(rng: np.random.Generator, items, n: int) -> list[str]:
+    """n body lines, each used once before any repeats (long lists mix in other categories' lines)."""
+    pool = list(items)
+    if n > len(pool):
+        others = [line for _t, b in _ADS.values() for line in b if line not in pool]
+        pool += [others[i] for i in rng.choice(len(others), n - len(pool), replace=False)]
+    return [pool[i] for i in rng.permutation(len(pool))[:n]]
+
+
 # ----------------------------------------------------------------------------------------------
 # Rendering (Pillow draws the text; numpy/OpenCV the rest)
 # ----------------------------------------------------------------------------------------------
@@ -259,7 +268,7 @@ def _render(rng: np.random.Generator, font: Path, height_px: int, kind: str | No
             # big title, a few body lines, big phone number
             n_body = int(rng.integers(1, 4))
             shares = [0.3] + [0.5 / n_body] * n_body + [0.2]
-            texts = [title] + [_pick(rng, bodies) for _ in range(n_body)] + [phone]
+            texts = [title] + _lines(rng, bodies, n_body) + [phone]
         elif layout == 1:
             # header band with the title in paper colour, then a dense list
             band_h = h * rng.uniform(0.16, 0.24)
@@ -268,7 +277,7 @@ def _render(rng: np.random.Generator, font: Path, height_px: int, kind: str | No
             _draw_centered(draw, title, f, w / 2, band_h / 2, paper)
             y = band_h + m * 0.5
             n_body = int(rng.integers(3, 7))
-            texts = [_pick(rng, bodies) for _ in range(n_body)] + [_pick(rng, _PHONE_LABELS) + phone]
+            texts = _lines(rng, bodies, n_body) + [_pick(rng, _PHONE_LABELS) + phone]
             shares = [0.7 / n_body] * n_body + [0.3]
         elif layout == 2:
             # phone-centric: title and a huge number
@@ -277,8 +286,8 @@ def _render(rng: np.random.Generator, font: Path, height_px: int, kind: str | No
         else:
             # many small lines (typed list), title in the middle
             n_body = int(rng.integers(4, 9))
-            texts = [_pick(rng, bodies) for _ in range(n_body // 2)] + [title] + \
-                    [_pick(rng, bodies) for _ in range(n_body - n_body // 2)] + [phone]
+            body = _lines(rng, bodies, n_body)
+            texts = body[: n_body // 2] + [title] + body[n_body // 2:] + [phone]
             shares = [0.6 / n_body] * (n_body // 2) + [0.2] + [0.6 / n_body] * (n_body - n_body // 2) + [0.2]
         avail = h - y - m
         total = sum(shares)
@@ -361,7 +370,7 @@ def _age(poster: _Poster, rng: np.random.Generator) -> np.ndarray:
         faded = np.array([232, 226, 205], np.float32)
         rgb = rgb * (1 - 0.55 * age) + faded * 0.55 * age
         # dirt and wrinkles: low-frequency shading, vertical rain streaks
-        rgb *= (1 + (0.04 + 0.08 * age) * _low_noise(h, w, 6, rng))[..., None]
+        rgb *= (1 + (0.02 + 0.06 * age) * _low_noise(h, w, 10, rng))[..., None]
         if age > 0.4 and rng.random() < 0.5:
             streaks = cv2.resize(rng.random((1, max(2, w // 3))).astype(np.float32), (w, h),
                                  interpolation=cv2.INTER_LINEAR)
@@ -442,13 +451,45 @@ def _bad_surface(patch_bgr: np.ndarray, top_frac: float) -> bool:
     green = ((hch >= 33) & (hch <= 88) & (s > 70) & (v > 35)).mean()
     if green > 0.35:
         return True
-    if (v > 248).mean() > 0.5:
+    if (v > 248).mean() > 0.5 or (v < 10).mean() > 0.2:      # blown out, or an export's black fill
         return True
     if top_frac < 0.45:
         sky = (((hch >= 90) & (hch <= 130) & (s > 25) & (v > 150)) | ((s < 20) & (v > 200))).mean()
         if sky > 0.6 and float(cv2.cvtColor(patch_bgr, cv2.COLOR_BGR2GRAY).std()) < 8:
             return True
     return False
+
+
+def _vertical_lines(image: np.ndarray) -> np.ndarray:
+    """Long near-vertical straight edges (poles, wall corners, door frames): (n, 4) x1 y1 x2 y2, y1 < y2."""
+    H, W = image.shape[:2]
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 60, 160)
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=max(30, H // 12), minLineLength=0.15 * H,
+                            maxLineGap=4)
+    if lines is None:
+        return np.zeros((0, 4))
+    lines = lines.reshape(-1, 4).astype(np.float64)
+    dx, dy = lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1]
+    lines = lines[np.abs(dx) < 0.1 * np.abs(dy)]
+    flip = lines[:, 1] > lines[:, 3]
+    lines[flip] = lines[flip][:, [2, 3, 0, 1]]
+    return lines
+
+
+def _ground_colours(image: np.ndarray) -> np.ndarray:
+    """Mean Lab colours of cells of the frame's lower third (what the road or pavement looks like)."""
+    H = image.shape[0]
+    lab = cv2.cvtColor(image[int(0.65 * H):], cv2.COLOR_BGR2LAB).astype(np.float32)
+    cells = [c for band in np.array_split(lab, 3, axis=0) for c in np.array_split(band, 8, axis=1) if c.size]
+    return np.array([c.reshape(-1, 3).mean(0) for c in cells], np.float32)
+
+
+def _like_ground(patch_bgr: np.ndarray, ground: np.ndarray) -> bool:
+    if patch_bgr.size == 0:
+        return True
+    lab = cv2.cvtColor(patch_bgr, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32).mean(0)
+    return bool(np.sqrt((((ground - lab) * [0.5, 1.0, 1.0]) ** 2).sum(1)).min() < 12)
 
 
 def _overlaps(box: np.ndarray, boxes: np.ndarray, pad: float = 2.0) -> np.ndarray:
@@ -584,6 +625,9 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
     if max_posters < 1:
         return out, np.zeros((0, 4), np.float32)
 
+    has_hints = hints is not None and bool(len(hints))
+    ground_colours = _ground_colours(image)
+    verticals = np.zeros((0, 4)) if has_hints else _vertical_lines(image)
     ppm = _px_per_metre(W, hints, rng)
     ground = _ground_y(H, hints, rng)
     gray_world = image.reshape(-1, 3).mean(0).astype(np.float32)
@@ -628,7 +672,14 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
                 cy = cluster_anchor[1] + rng.normal(0, 0.5) * max(th, cluster_anchor[3])
             else:
                 cx = rng.uniform(tw / 2 + 1, W - tw / 2 - 1) if W > tw + 2 else W / 2
-                if rng.random() < 0.92:           # within reach from the pavement
+                if not has_hints:                 # a street frame: on a pole or a wall edge
+                    if not len(verticals):
+                        break
+                    x1_, y1_, x2_, y2_ = verticals[int(rng.integers(0, len(verticals)))]
+                    t = rng.uniform(0.25, 1.0)        # the lower part of the line: within reach
+                    cy = y1_ + (y2_ - y1_) * t
+                    cx = x1_ + (x2_ - x1_) * t + rng.normal(0, 0.25) * tw
+                elif rng.random() < 0.92:         # within reach from the pavement
                     cy = ground - rng.uniform(0.3, 2.4) * ppm
                 else:                             # higher up (from a ladder, or a balcony)
                     cy = rng.uniform(max(th / 2, 0.3 * H), H - th / 2)
@@ -645,6 +696,8 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
             ib = box.astype(int)
             if _bad_surface(image[ib[1]:ib[3], ib[0]:ib[2]], cy / H):
                 continue
+            if not has_hints and _like_ground(image[ib[1]:ib[3], ib[0]:ib[2]], ground_colours):
+                continue                          # the road or pavement, not a wall
             placed = (cx, cy)
             break
         if placed is None:

@@ -68,12 +68,18 @@ def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
     font = find_cjk_font()
     rng = np.random.default_rng(seed)
     names = sorted((data / "facades" / "images").glob("*.jpg"))
-    picks = [names[i] for i in rng.choice(len(names), n, replace=False)]
+    streets = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
+    picks = [names[i] for i in rng.choice(len(names), n - n // 3, replace=False)] + \
+            [streets[i] for i in rng.choice(len(streets), n // 3, replace=False)]
     frames, crops = [], []
     for path in picks:
         img = cv2.imread(str(path))
         h, w = img.shape[:2]
-        avoid, hints, doors = facade_boxes(data / "facades" / "labels" / f"{path.stem}.txt", w, h)
+        label = path.parent.parent / "labels" / f"{path.stem}.txt"
+        if "facades" in str(path):
+            avoid, hints, doors = facade_boxes(label, w, h)
+        else:
+            avoid, hints, doors = read_yolo_boxes(label, w, h)[1], None, None
         new, boxes = add_posters(img, avoid, rng, font, hint_boxes=hints, max_posters=4, door_boxes=doors)
         shown = new.copy()
         for b in avoid.astype(int):
