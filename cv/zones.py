@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from cv.config import CONFIG_DIR, KeyPathError, load_model
-from cv.geometry import polygon_area, points_in_polygon, box_overlap_fraction
+from cv.config import CONFIG_DIR, KeyPath, KeyPathError, load_model
+from cv.geometry import box_overlap_fraction, points_in_polygon, polygon_area
 
 DEFAULT_CAMERAS = CONFIG_DIR / "cameras.example.yaml"
 
@@ -207,11 +207,11 @@ class CityConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent_ids(self) -> CityConfig:
-        _require_unique([p.id for p in self.points], "points", "point")
-        _require_unique([c.id for c in self.cameras], "cameras", "camera")
+        _require_unique([p.id for p in self.points], ("points",), "id", "point id")
+        _require_unique([c.id for c in self.cameras], ("cameras",), "id", "camera id")
         point_ids = {p.id for p in self.points}
         for c, camera in enumerate(self.cameras):
-            _require_unique([v.point for v in camera.views], ("cameras", c, "views"), "point view", "point")
+            _require_unique([v.point for v in camera.views], ("cameras", c, "views"), "point", "view of point")
             for v, view in enumerate(camera.views):
                 if view.point not in point_ids:
                     raise KeyPathError(("cameras", c, "views", v, "point"), f"unknown point {view.point!r}")
@@ -264,10 +264,9 @@ class UnknownCamera(KeyError):
     """A camera id that the camera config does not list."""
 
 
-def _require_unique(ids: list[str], where: str | tuple, what: str, key: str = "id") -> None:
-    seen: dict[str, int] = {}
-    base = (where,) if isinstance(where, str) else where
-    for index, value in enumerate(ids):
-        if value in seen:
-            raise KeyPathError((*base, index, key), f"duplicate {what} id {value!r} (first at index {seen[value]})")
-        seen[value] = index
+def _require_unique(values: list[str], base: KeyPath, key: str, what: str) -> None:
+    first_at: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first_at:
+            raise KeyPathError((*base, index, key), f"duplicate {what} {value!r} (first at index {first_at[value]})")
+        first_at[value] = index
