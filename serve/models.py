@@ -79,7 +79,7 @@ class Incident(Base):
     code: Mapped[str] = mapped_column(String(32), index=True)
     point_id: Mapped[str] = mapped_column(String(64), index=True)
     zone_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[IncidentStatus] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # an IncidentStatus
     department: Mapped[str] = mapped_column(String(128))  # the rule's: who disposes of it
     point_department: Mapped[str] = mapped_column(String(128))  # the point's owner (谁主管、谁负责)
     # Latest box, relative (0–1) xyxy.
