@@ -6,10 +6,10 @@ a model trained on them as they are finds bags in containers but almost nothing 
 a pole (DESIGN.md, "The model"). Pasting the same bags where a street camera sees them teaches that.
 
 How a pasted bag is made to sit on the ground:
-- Where: its bottom (the contact point) lies in the ground part of the frame: below the ground line
-  that doors and windows give (`door_boxes`, `hint_boxes`), or in the lower 38 % of a frame without
-  them; on a strip whose colour matches the bottom band of the frame (pavement, road: not a tree
-  trunk or a shop window); never over labelled objects (`avoid_boxes`), never on sky.
+- Where: its bottom (the contact point) stands on the ground: pavement and road found by a colour
+  flood fill from the bottom edge of the frame (`_ground_mask`), in the lower half of the frame and,
+  on facades, below the ground line that doors and windows give (`door_boxes`, `hint_boxes`); never
+  over labelled objects (`avoid_boxes`), never on sky. No ground in sight: no garbage.
 - Size: a bag is 2–8 % of the frame width at a street camera's distance, larger lower in the frame
   (nearer), with a share of close ones up to ~20 %.
 - Angle: the top-down cut-outs are turned (any multiple of 90°, plus a little), flipped and squashed
@@ -241,25 +241,29 @@ def _ground_y(height: int, hint_boxes: np.ndarray | None, door_boxes: np.ndarray
     return float(low[:, 3].max()) + sill
 
 
-def _ground_colours(image: np.ndarray) -> np.ndarray:
-    """Mean Lab colour of cells along the bottom of the frame (what the ground looks like here)."""
-    H, W = image.shape[:2]
-    band = image[int(0.9 * H):, :]
-    lab = cv2.cvtColor(band, cv2.COLOR_BGR2LAB).astype(np.float32)
-    cells = np.array_split(lab, 8, axis=1)
-    return np.array([c.reshape(-1, 3).mean(0) for c in cells if c.size], np.float32)
+def _ground_mask(image: np.ndarray) -> np.ndarray:
+    """Pavement and road: what a colour flood fill reaches from the bottom edge of the frame.
 
-
-def _looks_like_ground(image: np.ndarray, x0: float, x1: float, v: float, ground: np.ndarray) -> bool:
-    """The strip the object stands on has a colour of the frame's bottom band (pavement, road)."""
+    On a 160 px wide, median-filtered copy (Lab), fills from seeds along the bottom row with a small
+    step tolerance, so it spreads over smooth ground and stops at kerbs-to-wall edges, shop fronts,
+    cars and plants; an export's black fill blocks it. Returns an (H, W) bool mask at full size.
+    """
     H, W = image.shape[:2]
-    y0, y1 = int(max(0, v - 0.01 * H)), int(min(H, v + 0.02 * H + 2))
-    xa, xb = int(max(0, x0)), int(min(W, x1))
-    if y1 <= y0 or xb <= xa:
-        return False
-    strip = cv2.cvtColor(image[y0:y1, xa:xb], cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32).mean(0)
-    d = np.sqrt((((ground - strip) * [0.5, 1.0, 1.0]) ** 2).sum(1)).min()
-    return bool(d < 22)
+    w = 160
+    h = max(16, int(round(H * w / W)))
+    small = cv2.medianBlur(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), 5)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+    mask = np.zeros((h + 2, w + 2), np.uint8)
+    mask[1:-1, 1:-1][cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 2] < 12] = 1     # black fill blocks
+    for sx in range(4, w - 4, 6):
+        sy = h - 2
+        if mask[sy + 1, sx + 1]:
+            continue
+        cv2.floodFill(lab, mask, (sx, sy), 0, (3, 2, 2), (3, 2, 2),
+                      4 | cv2.FLOODFILL_MASK_ONLY | (255 << 8))
+    ground = mask[1:-1, 1:-1] == 255
+    ground = cv2.morphologyEx(ground.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.resize(ground, (W, H), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def _overlaps(box: np.ndarray, boxes: np.ndarray, pad: float = 2.0) -> bool:
@@ -366,9 +370,15 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
     ground = _ground_y(H, hints, doors)
     if ground is not None and ground > 0.985 * H:
         return out, np.zeros((0, 4), np.float32)      # the facade runs out of the frame: no ground seen
-    g_lo = max(ground, 0.62 * H) if ground is not None else 0.62 * H
-    g_hi = 0.995 * H
-    ground_colours = _ground_colours(image)
+    g_lo = max(ground, 0.5 * H) if ground is not None else 0.5 * H
+    gmask = _ground_mask(image)
+    gmask[: int(np.ceil(g_lo))] = False
+    gmask[int(0.995 * H):] = False
+    ys, xs = np.nonzero(gmask[::4, ::4])
+    if not len(ys):
+        return out, np.zeros((0, 4), np.float32)      # no pavement or road in sight
+    ys, xs = ys * 4, xs * 4
+    g_top = float(ys.min())
     native = np.array([max(c.rgba.shape[:2]) for c in cutouts], np.float64)
 
     n = int(rng.integers(1, max_items + 1))
@@ -385,23 +395,26 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         # one anchor per group
         anchor = None
         for _try in range(30):
-            v = rng.uniform(g_lo, g_hi)
-            depth = 0.6 + 0.8 * (v / H - 0.6) / 0.4
+            i = int(rng.integers(0, len(ys)))
+            v, x = float(ys[i]) + rng.uniform(0, 4), float(xs[i]) + rng.uniform(0, 4)
+            t = (v - g_top) / max(H - g_top, 1.0)          # 0 at the far edge of the ground, 1 at the camera
+            depth = 0.55 + 0.9 * t
             frac = float(np.exp(rng.uniform(np.log(0.022), np.log(0.09)))) * depth
             if close:
                 frac *= rng.uniform(1.5, 2.5)
             bw = float(np.clip(frac * W, 10, 0.3 * W))
-            x = rng.uniform(bw / 2, W - bw / 2)
             span = bw * (1 + 0.5 * (count - 1))
             area = np.array([x - span / 2, v - span * 0.9, x + span / 2, v])
             if area[0] < 0 or area[2] > W or area[1] < 0:
                 continue
             if _overlaps(area, avoid):
                 continue
+            # it stands on the ground: most of the strip under it is ground
+            foot = gmask[int(max(0, v - 0.15 * span * 0.9)):int(min(H, v + 2)), int(area[0]):int(area[2])]
+            if foot.size == 0 or foot.mean() < 0.6:
+                continue
             ia = np.clip(area, 0, [W, H, W, H]).astype(int)
             if _sky_like(image[ia[1]:ia[3], ia[0]:ia[2]]):
-                continue
-            if _try < 25 and not _looks_like_ground(image, area[0], area[2], v, ground_colours):
                 continue
             anchor = (x, v, bw, span)
             break
@@ -417,7 +430,7 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
             c = cutouts[int(pool[rng.integers(0, len(pool))])]
             dx = 0.0 if count == 1 else rng.uniform(-0.5, 0.5) * (span - w_k)
             dv = 0.0 if count == 1 else rng.uniform(-0.12, 0.03) * span
-            items.append((v + dv, x + dx, w_k, c))
+            items.append((max(v + dv, g_lo), x + dx, w_k, c))
         items.sort(key=lambda t: t[0])            # farther (higher) first, nearer drawn over them
         for v_k, x_k, w_k, c in items:
             rgba = c.rgba.copy()
