@@ -227,18 +227,18 @@ def _transform(cutout: np.ndarray, rng: np.random.Generator, target_w: float, to
 
 
 def _ground_y(height: int, hint_boxes: np.ndarray | None, door_boxes: np.ndarray | None) -> float | None:
-    """The facade's ground line: the lowest door bottom, else ground-floor window bottoms plus a sill."""
+    """The facade's ground line: the lowest door bottom, else the lowest window/door bottom.
+
+    (Ground-floor windows end a sill above the pavement; the flood-filled ground mask does the rest.)
+    """
     if door_boxes is not None and len(door_boxes):
         bottoms = door_boxes[:, 3][door_boxes[:, 3] > 0.5 * height]
         if len(bottoms):
             return float(bottoms.max())
     if hint_boxes is None or not len(hint_boxes):
         return None
-    low = hint_boxes[hint_boxes[:, 3] > 0.5 * height]
-    if not len(low):
-        return None
-    sill = 0.5 * float(np.median(low[:, 3] - low[:, 1]))    # a ~0.8 m sill under a ~1.6 m window
-    return float(low[:, 3].max()) + sill
+    bottoms = hint_boxes[:, 3][hint_boxes[:, 3] > 0.5 * height]
+    return float(bottoms.max()) if len(bottoms) else None
 
 
 def _ground_mask(image: np.ndarray) -> np.ndarray:
