@@ -9,9 +9,9 @@ a violation once it has lasted `dwell_s` with `min_hits` sightings; an incident 
 All times are the camera's (`captured_at`), never the server's; the server's clock only bounds how
 far a camera's clock may be off. Frames of one camera are applied one at a time (a lock on the
 camera's row), so any number of workers may post them; a repeated frame (same camera and frame id)
-changes nothing. Frames that arrive out of order still count their sightings: hits and the
-first/last-seen span do not depend on arrival order, and an older frame never counts a miss for
-something seen after it.
+changes nothing. Frames that arrive out of order still count their sightings of open incidents:
+hits and the first/last-seen span do not depend on arrival order; but an older frame opens no
+incident and never counts a miss for something seen after it.
 """
 
 from __future__ import annotations
@@ -113,13 +113,16 @@ class IncidentBook:
             )
             session.add(row)
             session.flush()
-            changes = self._apply(session, row, frame)
+            late = state.last_captured_at is not None and frame.captured_at < state.last_captured_at
+            changes = self._apply(session, row, frame, late)
             state.frames_seen += 1
             if state.last_captured_at is None or frame.captured_at > state.last_captured_at:
                 state.last_captured_at = frame.captured_at
             return FrameResult(row.id, duplicate=False, changes=tuple(changes))
 
-    def _apply(self, session: Session, row: Frame, frame: FrameIn) -> list[IncidentChange]:
+    def _apply(self, session: Session, row: Frame, frame: FrameIn, late: bool) -> list[IncidentChange]:
+        """`late`: the camera has sent a newer frame already; this one may add sightings to open
+        incidents but opens none (what it shows may have been seen, and closed, since)."""
         t = frame.captured_at
         open_incidents = session.scalars(
             select(Incident)
@@ -146,6 +149,8 @@ class IncidentBook:
                 if o in matched:
                     incident = candidates[matched[o]]
                     change = _sighted(incident, observation, row)
+                elif late:
+                    continue
                 else:
                     incident = self._open(observation, row, frame)
                     session.add(incident)

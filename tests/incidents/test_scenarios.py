@@ -132,6 +132,15 @@ def test_a_late_frame_counts_its_sighting_but_no_miss(street):
     assert (incident.first_seen, incident.last_seen) == (T0, T0 + seconds(30))
 
 
+def test_a_late_frame_does_not_reopen_what_has_cleared(street, rulebook):
+    clear_after = rulebook.rules["0505"].clear_after_s
+    street.every(15, 2, T0, CAR)
+    street.frame(T0 + seconds(15 + clear_after))  # dismissed
+    street.frame(T0 + seconds(20), CAR)  # held up somewhere, arrives now
+    [incident] = street.incidents()
+    assert (incident.status, incident.hits) == (IncidentStatus.DISMISSED, 2)
+
+
 def test_frame_time_far_from_ours_is_refused_and_stores_nothing(street, scenario_city):
     from serve.incidents import FrameIn, FrameTimeError
 
