@@ -193,7 +193,16 @@ def _recolour(bgr: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np
 
 def _transform(cutout: np.ndarray, rng: np.random.Generator, target_w: float, top_down: bool) -> np.ndarray:
     """Rotate/flip/squash a cut-out and resize it to target_w px wide. Returns float32 BGRA (alpha 0..1)."""
-    rgba = np.rot90(cutout, int(rng.integers(0, 4))) if top_down else cutout
+    if top_down:
+        # a bag lying on the ground is seen wider than tall: turn long cut-outs on their side,
+        # only a few roundish ones stand upright
+        h0, w0 = cutout.shape[:2]
+        k = int(rng.integers(0, 4))
+        if (h0 > w0) == (k % 2 == 0) and max(h0, w0) > 1.25 * min(h0, w0) and rng.random() < 0.85:
+            k += 1
+        rgba = np.rot90(cutout, k)
+    else:
+        rgba = cutout
     if rng.random() < 0.5:
         rgba = rgba[:, ::-1]
     rgba = np.ascontiguousarray(rgba)
@@ -254,7 +263,9 @@ def _ground_mask(image: np.ndarray) -> np.ndarray:
     small = cv2.medianBlur(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), 5)
     lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
     mask = np.zeros((h + 2, w + 2), np.uint8)
-    mask[1:-1, 1:-1][cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 2] < 12] = 1     # black fill blocks
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    # the export's black fill, and strongly coloured things (barriers, signs, cars) are not pavement
+    mask[1:-1, 1:-1][(hsv[..., 2] < 12) | (hsv[..., 1] > 120)] = 1
     for sx in range(4, w - 4, 6):
         sy = h - 2
         if mask[sy + 1, sx + 1]:
