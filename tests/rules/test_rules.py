@@ -12,6 +12,7 @@ from cv.config import taxonomy_classes
 from cv.detections import Detections
 from cv.rulebook import DEFAULT_RULEBOOK, Rulebook
 from cv.rules import Observation, RuleEngine
+from cv.zones import DEFAULT_CAMERAS, CityConfig
 
 FRAME = (1000, 1000)  # boxes below are pixels of it: the scenario city's coordinates ×1000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -162,3 +163,29 @@ def test_rules_apply_only_at_their_point_types(tmp_path, scenario_city):
     engine = RuleEngine(Rulebook.load(path), scenario_city)
     car = Detections.from_records([{"class": "car", "confidence": 0.9, "box": CAR_IN_NO_PARKING[1]}], taxonomy_classes())
     assert engine.evaluate("cam-street", car, FRAME, MONDAY_10AM) == []
+
+
+def test_the_sample_city_zones_mean_what_they_say(rulebook):
+    """A 1920×1080 frame of cam-renmin-north: its bays, bike bay, bins and wall behave as drawn."""
+    engine = RuleEngine(rulebook, CityConfig.load(DEFAULT_CAMERAS))
+    width, height = 1920, 1080
+
+    def seen(name: str, x1: float, y1: float, x2: float, y2: float) -> dict:
+        return {"class": name, "confidence": 0.8, "box": [x1 * width, y1 * height, x2 * width, y2 * height]}
+
+    frame = [
+        seen("car", 0.35, 0.70, 0.50, 0.85),  # in the no-parking area
+        seen("car", 0.10, 0.80, 0.25, 0.95),  # in a marked bay
+        seen("bicycle", 0.85, 0.75, 0.90, 0.85),  # in the bike bay
+        seen("bicycle", 0.62, 0.85, 0.66, 0.95),  # on the pavement
+        seen("garbage", 0.67, 0.58, 0.72, 0.66),  # at the bins
+        seen("fly_poster", 0.85, 0.30, 0.87, 0.33),  # on the wall
+    ]
+    detections = Detections.from_records(frame, taxonomy_classes())
+    observations = engine.evaluate("cam-renmin-north", detections, (width, height), MONDAY_10AM)
+    assert sorted((o.code, o.zone_id, o.evidence) for o in observations) == [
+        ("0201", "rm1-wall", (5,)),
+        ("0505", "rm1-no-parking", (0,)),
+        ("0506", "rm1-sidewalk", (3,)),
+        ("BIN_OVERFLOW", "rm1-bins", (4,)),
+    ]
