@@ -474,7 +474,15 @@ def _vertical_lines(image: np.ndarray) -> np.ndarray:
     lines = lines[np.abs(dx) < 0.1 * np.abs(dy)]
     flip = lines[:, 1] > lines[:, 3]
     lines[flip] = lines[flip][:, [2, 3, 0, 1]]
-    return lines
+    # drop the edges of an export's black fill (rotated frames): dark on one side all along
+    keep = []
+    for x1, y1, x2, y2 in lines:
+        t = np.linspace(0, 1, 12)
+        xs, ys = x1 + (x2 - x1) * t, (y1 + (y2 - y1) * t).astype(int).clip(0, H - 1)
+        left = gray[ys, np.clip(xs - 4, 0, W - 1).astype(int)]
+        right = gray[ys, np.clip(xs + 4, 0, W - 1).astype(int)]
+        keep.append(not ((left < 14).mean() > 0.6 or (right < 14).mean() > 0.6))
+    return lines[np.array(keep, bool)] if len(lines) else lines
 
 
 def _ground_colours(image: np.ndarray) -> np.ndarray:
@@ -691,7 +699,7 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
             hit = _overlaps(box, hints, pad=0) if hints is not None else np.zeros(0, bool)
             if hit.any():
                 on_door = doors is not None and len(doors) and _inside(box, doors).any()
-                if not on_door and rng.random() < 0.9:
+                if not on_door and rng.random() < 0.95:
                     continue
             ib = box.astype(int)
             if _bad_surface(image[ib[1]:ib[3], ib[0]:ib[2]], cy / H):
