@@ -25,9 +25,10 @@ def star_polygons(draw) -> np.ndarray:
     """Simple polygons, concave ones included: vertices around the centre at increasing angles,
     less than half a turn apart, so the polygon is a fan of triangles around the centre."""
     n = draw(st.integers(3, 12))
-    angles = sorted(draw(st.lists(st.floats(0, 2 * math.pi, exclude_max=True), min_size=n, max_size=n, unique=True)))
-    gaps = [b - a for a, b in zip(angles, angles[1:] + [angles[0] + 2 * math.pi])]
-    assume(all(0.05 < gap < math.pi - 0.05 for gap in gaps))
+    # Gaps drawn in [1, 1.9] and scaled to a full turn: none reaches half a turn.
+    weights = draw(st.lists(st.floats(1, 1.9), min_size=n, max_size=n))
+    start = draw(st.floats(0, 2 * math.pi))
+    angles = start + 2 * math.pi * np.cumsum([0, *weights[:-1]]) / sum(weights)
     radii = draw(st.lists(st.floats(0.05, 0.5), min_size=n, max_size=n))
     return np.array([[0.5 + r * math.cos(a), 0.5 + r * math.sin(a)] for a, r in zip(angles, radii)])
 
