@@ -7,7 +7,7 @@ a pole (DESIGN.md, "The model"). Pasting the same bags where a street camera see
 
 How a pasted bag is made to sit on the ground:
 - Where: its bottom (the contact point) stands on the ground: pavement and road found by a colour
-  flood fill from the bottom edge of the frame (`_ground_mask`), in the lower half of the frame and,
+  flood fill from the bottom edge of the frame (`ground_mask_of`), in the lower half of the frame and,
   on facades, below the ground line that doors and windows give (`door_boxes`, `hint_boxes`); never
   over labelled objects (`avoid_boxes`), never on sky. No ground in sight: no garbage.
 - Size: a bag is 2–8 % of the frame width at a street camera's distance, larger lower in the frame
@@ -250,7 +250,7 @@ def _ground_y(height: int, hint_boxes: np.ndarray | None, door_boxes: np.ndarray
     return float(bottoms.max()) if len(bottoms) else None
 
 
-def _ground_mask(image: np.ndarray) -> np.ndarray:
+def ground_mask_of(image: np.ndarray) -> np.ndarray:
     """Pavement and road: what a colour flood fill reaches from the bottom edge of the frame.
 
     On a 160 px wide, median-filtered copy (Lab), fills from seeds along the bottom row with a small
@@ -382,7 +382,7 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
     if ground is not None and ground > 0.985 * H:
         return out, np.zeros((0, 4), np.float32)      # the facade runs out of the frame: no ground seen
     g_lo = max(ground, 0.5 * H) if ground is not None else 0.5 * H
-    gmask = _ground_mask(image)
+    gmask = ground_mask_of(image)
     gmask[: int(np.ceil(g_lo))] = False
     gmask[int(0.995 * H):] = False
     ys, xs = np.nonzero(gmask[::4, ::4])

@@ -8,15 +8,19 @@ them useful is that they look like the real thing at the size a street camera se
   boxes around (`hint_boxes`: doors ~2.1 m, windows ~1.5 m tall) or, without them, from a frame that
   spans 8–25 m of facade. Seen from across the street an A4 sheet is then 1–3 % of the frame width and
   a sticker under 1 %. A share of posters is drawn 2–4× larger (a closer camera) so both are learnt.
-- Placement: at hand height above the ground line (0.3–2.4 m, sometimes higher), never over a shop
-  sign, window ad or other labelled object (`avoid_boxes`), rarely over windows, freely on doors; not
-  on vegetation or sky. Sometimes a cluster of several overlapping sheets on one spot of wall.
-- Look: paper colour and texture, fading/yellowing, dirt and rain streaks, torn corners and edges,
-  a perspective warp, light and colour matched to the wall behind, blur, sensor noise and JPEG
-  artefacts of the patch.
+- Placement: on facades (door/window hints given), at hand height above the ground line (0.3–2.4 m,
+  sometimes higher); on street frames without hints, only along long near-vertical edges (poles,
+  wall corners, door frames) and never on road-coloured patches. Never over a shop sign, window ad or
+  other labelled object (`avoid_boxes`), rarely (5 %) over windows, freely on doors (`door_boxes`);
+  not on vegetation, sky, black export fill or blown-out pixels. Sometimes a cluster of several
+  overlapping sheets on one spot of wall.
+- Look: paper colour and texture, fading/yellowing, dirt and rain streaks, torn corners, ripped-off
+  chunks and ragged edges, a perspective warp, desaturated print, light and colour matched to the
+  wall behind (its brightness, local shading and the frame's colour cast), blur, sensor noise and
+  JPEG artefacts of the patch.
 
-Returned boxes bound what stays visible after tearing and overlap; posters that end up mostly hidden
-or tiny are drawn but not labelled only if at least 30 % of them stays visible (otherwise dropped).
+Returned boxes bound what stays visible after tearing and overlap (alpha > 0.5). A poster less than
+30 % visible (covered by a later one in its cluster) or under 6 visible pixels gets no box.
 All randomness comes from the caller's `numpy.random.Generator`.
 """
 
@@ -30,6 +34,7 @@ import cv2
 import numpy as np
 
 from cv.geometry import box_area
+from training.copy_paste import ground_mask_of
 
 # Debian fonts-wqy-microhei (scripts/system-deps.sh) first; other CJK fonts as fall-backs.
 _FONT_NAMES = ("wqy-microhei.ttc", "wqy-zenhei.ttc", "NotoSansCJK-Regular.ttc", "NotoSerifCJK-Regular.ttc",
@@ -476,12 +481,13 @@ def _vertical_lines(image: np.ndarray) -> np.ndarray:
     lines[flip] = lines[flip][:, [2, 3, 0, 1]]
     # drop the edges of an export's black fill (rotated frames): dark on one side all along
     keep = []
+    gray = cv2.medianBlur(gray, 5)          # the exports sprinkle salt-and-pepper noise on the fill
     for x1, y1, x2, y2 in lines:
         t = np.linspace(0, 1, 12)
         xs, ys = x1 + (x2 - x1) * t, (y1 + (y2 - y1) * t).astype(int).clip(0, H - 1)
         left = gray[ys, np.clip(xs - 4, 0, W - 1).astype(int)]
         right = gray[ys, np.clip(xs + 4, 0, W - 1).astype(int)]
-        keep.append(not ((left < 14).mean() > 0.6 or (right < 14).mean() > 0.6))
+        keep.append(not ((left < 20).mean() > 0.6 or (right < 20).mean() > 0.6))
     return lines[np.array(keep, bool)] if len(lines) else lines
 
 
@@ -636,6 +642,7 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
     has_hints = hints is not None and bool(len(hints))
     ground_colours = _ground_colours(image)
     verticals = np.zeros((0, 4)) if has_hints else _vertical_lines(image)
+    ground_mask = None if has_hints or not len(verticals) else ground_mask_of(image)
     ppm = _px_per_metre(W, hints, rng)
     ground = _ground_y(H, hints, rng)
     gray_world = image.reshape(-1, 3).mean(0).astype(np.float32)
@@ -704,7 +711,8 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
             ib = box.astype(int)
             if _bad_surface(image[ib[1]:ib[3], ib[0]:ib[2]], cy / H):
                 continue
-            if not has_hints and _like_ground(image[ib[1]:ib[3], ib[0]:ib[2]], ground_colours):
+            if not has_hints and (_like_ground(image[ib[1]:ib[3], ib[0]:ib[2]], ground_colours)
+                                  or ground_mask[ib[1]:ib[3], ib[0]:ib[2]].mean() > 0.3):
                 continue                          # the road or pavement, not a wall
             placed = (cx, cy)
             break

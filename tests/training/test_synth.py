@@ -227,6 +227,32 @@ def test_street_level_selector_picks_a_minority(shared_dir):
     assert 0.03 < share < 0.35, share
 
 
+@pytest.mark.parametrize("stem, street", [
+    ("0673126307f56b6d", True),    # phone photo: bags put out on the pavement by a wall
+    ("075c1a1f2b5aa54e", True),    # phone photo: blue bags heaped by a kerb
+    ("000d27b8b7f3eec5", False),   # CCTV frame looking down into a container
+    ("009e73c2815674bb", False),   # CCTV frame looking down into a container
+])
+def test_street_level_selector_on_known_photos(shared_dir, stem, street):
+    assert is_street_level(shared_dir / "datasets" / "garbage_bags" / "labels" / f"{stem}.txt") is street
+
+
+def test_posters_on_street_frames_stay_off_the_road(shared_dir, font):
+    from training.copy_paste import ground_mask_of
+
+    root = shared_dir / "datasets" / "street_vehicles"
+    on_ground = total = 0
+    for i, path in enumerate(sorted((root / "images").glob("*.jpg"))[:8]):
+        img = cv2.imread(str(path))
+        _, avoid = read_yolo_boxes(root / "labels" / f"{path.stem}.txt", img.shape[1], img.shape[0])
+        _, boxes = add_posters(img, avoid, np.random.default_rng(i), font)
+        ground = ground_mask_of(img)
+        for b in boxes.astype(int):
+            total += 1
+            on_ground += ground[b[1]:b[3], b[0]:b[2]].mean() > 0.5
+    assert on_ground <= max(1, total // 5)
+
+
 @pytest.mark.skipif(not os.environ.get("CITYPATROL_SYNTH_PREVIEW"), reason="set CITYPATROL_SYNTH_PREVIEW=1")
 def test_write_preview(shared_dir, repo_dir, tmp_path):
     from training.synth_preview import preview_garbage, preview_posters
