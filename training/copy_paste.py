@@ -183,8 +183,11 @@ def _recolour(bgr: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np
         img = np.repeat(g[..., None], 3, axis=2) * (1 - sat) + img * sat * target / max(mean, 1)
     else:
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV).astype(np.float32)
-        if r < 0.8:                               # another hue: blue, green, red, yellow, ...
-            hsv[..., 0] = (hsv[..., 0] + rng.uniform(0, 180)) % 180
+        if r < 0.8:                               # a common bag colour: blue, green, red, yellow, grey
+            inside_h = hsv[..., 0][inside] if inside.any() else hsv[..., 0].ravel()
+            current = float(np.median(inside_h))
+            target = float(rng.choice([108.0, 100.0, 60.0, 75.0, 2.0, 25.0, 15.0])) + rng.normal(0, 4)
+            hsv[..., 0] = (hsv[..., 0] + (target - current)) % 180
         hsv[..., 1] *= rng.uniform(0.35, 0.9)     # the source's colours are over-saturated
         hsv = np.clip(hsv, 0, [179, 255, 255])
         img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
@@ -328,6 +331,10 @@ def _paste_one(image: np.ndarray, obj: np.ndarray, x0: int, y0: int, rng: np.ran
     bgr = cv2.cvtColor(np.clip(o_lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR).astype(np.float32)
     # a vertical light gradient: tops of bags catch more light
     bgr *= np.linspace(rng.uniform(1.0, 1.15), rng.uniform(0.75, 0.95), oh, dtype=np.float32)[:, None, None]
+    # trim the polygon's rim (labels include a sliver of the source's background), then feather
+    if min(oh, ow) > 24:
+        rim = max(1, int(round(min(oh, ow) * 0.02)))
+        alpha = cv2.erode(alpha, np.ones((2 * rim + 1, 2 * rim + 1), np.uint8))
     # feathered mask edge and camera blur
     sigma = rng.uniform(0.3, 1.0) if rng.random() < 0.85 else rng.uniform(1.0, 1.8)
     alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.5, sigma))
@@ -412,8 +419,8 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
             depth = 0.55 + 0.9 * t
             frac = float(np.exp(rng.uniform(np.log(0.022), np.log(0.09)))) * depth
             if close:
-                frac *= rng.uniform(1.5, 2.5)
-            bw = float(np.clip(frac * W, 10, 0.3 * W))
+                frac *= rng.uniform(1.3, 2.0)
+            bw = float(np.clip(frac * W, 10, 0.18 * W))
             span = bw * (1 + 0.5 * (count - 1))
             area = np.array([x - span / 2, v - span * 0.9, x + span / 2, v])
             if area[0] < 0 or area[2] > W or area[1] < 0:

@@ -192,7 +192,7 @@ def test_paste_garbage_puts_bags_on_the_ground(streets, cutouts):
             # bags stand in the lower half (a bag half hidden behind its heap-mate may end a little higher)
             assert (boxes[:, 3] > 0.45 * h).all(), "garbage must stand on the ground (lower part of the frame)"
             widths = (boxes[:, 2] - boxes[:, 0]) / w
-            assert (widths < 0.35).all()
+            assert (widths < 0.3).all()
             for b in boxes:
                 inter_w = np.clip(np.minimum(b[2], avoid[:, 2]) - np.maximum(b[0], avoid[:, 0]), 0, None)
                 inter_h = np.clip(np.minimum(b[3], avoid[:, 3]) - np.maximum(b[1], avoid[:, 1]), 0, None)
