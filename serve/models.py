@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -27,6 +27,17 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class CaseStatus(StrEnum):
+    """What people did with a violation: review, then the 数字城管 case steps (DOMAIN.md)."""
+
+    NEW = "new"  # not reviewed yet (a pre-warning, or a violation awaiting review)
+    CONFIRMED = "confirmed"  # an operator confirmed it (possibly corrected): ready to dispatch
+    REJECTED = "rejected"  # a false alarm
+    DISPATCHED = "dispatched"  # sent to a department: the disposal clock runs
+    RESOLVED = "resolved"  # the department reports it handled
+    CLOSED = "closed"  # verified and closed
 
 
 class IncidentStatus(StrEnum):
@@ -67,6 +78,13 @@ class Frame(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)  # ours
     model_version: Mapped[str] = mapped_column(String(128))
     observations: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    # Evidence (serve/evidence.py, by sha256): the frame as the camera sent it, and annotated.
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    annotated_sha256: Mapped[str | None] = mapped_column(String(64))
+    detections: Mapped[list | None] = mapped_column(JSON)  # what the model saw (labels for retraining)
+    response: Mapped[dict | None] = mapped_column(JSON)  # the first answer, returned again to a repeat
 
 
 class Incident(Base):
@@ -107,6 +125,22 @@ class Incident(Base):
     cameras_version: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(128))
 
+    # Review and dispatch (serve/review.py); every change is also written to the audit log.
+    case_status: Mapped[CaseStatus] = mapped_column(String(16), default=CaseStatus.NEW, index=True)
+    review_outcome: Mapped[str | None] = mapped_column(String(16))  # confirmed | rejected | corrected
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reject_reason: Mapped[str | None] = mapped_column(String(32))
+    corrected_code: Mapped[str | None] = mapped_column(String(32))
+    corrected_box: Mapped[list | None] = mapped_column(JSON)  # relative xyxy drawn by the operator
+    dispatched_to: Mapped[str | None] = mapped_column(String(128))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolution_photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     sightings: Mapped[list[Sighting]] = relationship(back_populates="incident", order_by="Sighting.id")
 
     @property
@@ -134,3 +168,54 @@ class Sighting(Base):
     evidence: Mapped[list[int]] = mapped_column(JSON)  # indices into the frame's detections
 
     incident: Mapped[Incident] = relationship(back_populates="sightings")
+
+
+class User(Base):
+    """A person: operator, supervisor or admin (serve/auth.py)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthSession(Base):
+    """A login: the token's digest, never the token."""
+
+    __tablename__ = "auth_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CameraKey(Base):
+    """A camera's API key (digest). Rotating a key revokes the camera's older ones."""
+
+    __tablename__ = "camera_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who did what, when, with the state before and after: every review and admin action."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)
