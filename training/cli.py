@@ -1,0 +1,199 @@
+"""`citypatrol-train`: build → teacher → synth → train → eval → export (+ parity, gate, card).
+
+    citypatrol-train build                       # manifests → var/train (fixed val split)
+    citypatrol-train teacher                     # COCO teacher labels; threshold measured on street_vehicles
+    citypatrol-train synth                       # fly-posters + pasted garbage
+    citypatrol-train train --hours 1.2           # ultralytics, resumable with --resume
+    citypatrol-train eval var/runs/citypatrol/weights/last.pt
+    citypatrol-train export var/runs/citypatrol/weights/last.pt --version 0.1.0   # ONNX, parity, eval, gate, card
+    citypatrol-train gate models/citypatrol-0.2.0.onnx --shipped models/citypatrol-0.1.0.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from training.build import DEFAULT_WORK, VAL_PERCENT
+from training.manifest import DEFAULT_DATA_ROOT, ManifestError
+from training.train import DEFAULT_RUNS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _print(obj) -> None:
+    print(json.dumps(obj, indent=1, ensure_ascii=False))
+
+
+def cmd_build(args) -> int:
+    from training.build import build, source_counts
+
+    records = build(args.work, args.data_root, args.manifests, limit=args.limit, val_percent=args.val_percent)
+    _print(source_counts(records))
+    return 0
+
+
+def cmd_teacher(args) -> int:
+    from training import offline
+
+    offline.prepare()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from training.teacher import Teacher, measure_threshold, merge, run_teacher, save_measurement
+
+    if not args.skip_run:
+        run_teacher(args.work, Teacher(imgsz=args.imgsz), only_missing=not args.rerun)
+    measurement = None
+    try:
+        measurement = measure_threshold(args.work, source=args.reference)
+        save_measurement(args.work, measurement)
+    except ValueError as exc:  # no reference images in a tiny slice
+        print(f"threshold not measured: {exc}", file=sys.stderr)
+    threshold = args.threshold if args.threshold is not None else (
+        measurement["chosen_threshold"] if measurement else 0.35)
+    added = merge(args.work, threshold)
+    _print({"threshold": threshold, "measured": measurement["chosen"] if measurement else None,
+            "teacher_labels_added": added})
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from training.synth import synthesize
+
+    _print(synthesize(args.work, seed=args.seed))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from training.train import train
+
+    last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                 hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
+                 cache=False if args.no_cache else "ram", threads=args.threads)
+    print(f"weights: {last}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from training.evaluate import evaluate, save
+
+    result = evaluate(args.weights, args.work, imgsz=args.imgsz)
+    out = args.out or Path(args.work) / "eval" / f"{Path(args.weights).stem}.json"
+    save(result, out)
+    _print(result)
+    return 0
+
+
+def cmd_gate(args) -> int:
+    from cv.model_card import shipped_models
+    from training.gate import gate
+
+    shipped = args.shipped
+    if shipped is None:
+        others = [p for p in shipped_models(args.models_dir) if p.resolve() != Path(args.candidate).resolve()]
+        shipped = others[-1] if others else None
+    result, _, _ = gate(args.candidate, shipped, args.work, margin=args.margin, imgsz=args.imgsz)
+    _print(result.to_dict())
+    return 0 if result.passed else 1
+
+
+def cmd_export(args) -> int:
+    from training.release import release
+
+    card = release(args.weights, args.version, work=args.work, runs_dir=Path(args.weights).parent.parent,
+                   imgsz=args.imgsz, models_dir=args.models_dir, margin=args.margin, force=args.force,
+                   parity_images=args.parity_images, notes=args.notes)
+    _print({k: card[k] for k in ("name", "version", "sha256", "gate", "parity") if k in card})
+    return 0 if card["gate"]["passed"] or args.force else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="citypatrol-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--work", type=Path, default=DEFAULT_WORK, help="dataset work folder (default var/train)")
+        return sp
+
+    s = common(sub.add_parser("build", help="manifests → one YOLO dataset with a fixed validation split"))
+    s.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
+    s.add_argument("--manifests", type=Path, default=None, help="folder of manifests (default datasets/)")
+    s.add_argument("--limit", type=int, default=None, help="at most N images per source and split (a tiny slice)")
+    s.add_argument("--val-percent", type=int, default=VAL_PERCENT)
+    s.set_defaults(func=cmd_build)
+
+    s = common(sub.add_parser("teacher", help="COCO teacher pseudo-labels, threshold measurement, label merge"))
+    s.add_argument("--threshold", type=float, default=None, help="override the measured threshold")
+    s.add_argument("--reference", default="street_vehicles", help="source whose real labels set the threshold")
+    s.add_argument("--imgsz", type=int, default=640)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--rerun", action="store_true", help="run the network again on images already done")
+    s.add_argument("--skip-run", action="store_true", help="only measure and merge stored detections")
+    s.set_defaults(func=cmd_teacher)
+
+    s = common(sub.add_parser("synth", help="synthetic fly-posters and pasted garbage"))
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_synth)
+
+    s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone (resumable)"))
+    s.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
+    s.add_argument("--name", default="citypatrol")
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--hours", type=float, default=None, help="stop after this many hours (ultralytics time=)")
+    s.add_argument("--imgsz", type=int, default=480)
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--close-mosaic", type=int, default=2)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--no-cache", action="store_true")
+    s.add_argument("--resume", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = common(sub.add_parser("eval", help="per-class AP50/AP50-95 on the fixed split + fly-poster FP"))
+    s.add_argument("weights", type=Path)
+    s.add_argument("--imgsz", type=int, default=640)
+    s.add_argument("--out", type=Path, default=None)
+    s.set_defaults(func=cmd_eval)
+
+    s = common(sub.add_parser("export", help="ONNX + parity + eval + gate + card; ships into models/ if it passes"))
+    s.add_argument("weights", type=Path)
+    s.add_argument("--version", required=True)
+    s.add_argument("--imgsz", type=int, default=640)
+    s.add_argument("--models-dir", type=Path, default=REPO / "models")
+    s.add_argument("--margin", type=float, default=0.05)
+    s.add_argument("--parity-images", type=int, default=12)
+    s.add_argument("--force", action="store_true", help="ship even if the gate refuses (recorded in the card)")
+    s.add_argument("--notes", default="", help="free text for the card")
+    s.set_defaults(func=cmd_export)
+
+    s = common(sub.add_parser("gate", help="candidate vs shipped on the same split; exit 1 if refused"))
+    s.add_argument("candidate", type=Path)
+    s.add_argument("--shipped", type=Path, default=None, help="default: the newest other model in models/")
+    s.add_argument("--models-dir", type=Path, default=REPO / "models")
+    s.add_argument("--margin", type=float, default=0.05)
+    s.add_argument("--imgsz", type=int, default=640)
+    s.set_defaults(func=cmd_gate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    started = time.time()
+    try:
+        code = args.func(args)
+    except (ManifestError, FileNotFoundError) as exc:
+        print(f"citypatrol-train {args.command}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.command} done in {time.time() - started:.0f} s", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

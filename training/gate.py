@@ -1,0 +1,61 @@
+"""`gate`: a candidate replaces the shipped model only if no class got worse by more than a margin.
+
+Both models are evaluated now, on the same fixed validation split (`training.evaluate`), never
+compared with numbers from another split or another day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DEFAULT_MARGIN = 0.05  # AP50 points a class may lose
+GATE_SUBSETS = ("all", "garbage_street")
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    margin: float
+    shipped: str | None
+    worse: dict = field(default_factory=dict)  # "subset/class" -> {"candidate", "shipped", "delta"}
+    compared: int = 0
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(candidate: dict, shipped: dict | None, margin: float = DEFAULT_MARGIN,
+            subsets: tuple[str, ...] = GATE_SUBSETS, shipped_name: str | None = None) -> GateResult:
+    """Compare two `evaluate()` results class by class (AP50) on each subset."""
+    if shipped is None:
+        return GateResult(True, margin, None, reason="no shipped model to compare with: first model passes")
+    worse, compared = {}, 0
+    for subset in subsets:
+        ours = candidate["subsets"].get(subset, {}).get("per_class", {})
+        theirs = shipped["subsets"].get(subset, {}).get("per_class", {})
+        for cls, their in theirs.items():
+            our = ours.get(cls, {"ap50": 0.0})
+            compared += 1
+            delta = our["ap50"] - their["ap50"]
+            if delta < -margin:
+                worse[f"{subset}/{cls}"] = {"candidate": our["ap50"], "shipped": their["ap50"], "delta": round(delta, 4)}
+    passed = not worse
+    reason = (f"no class worse by more than {margin} AP50 ({compared} compared)" if passed
+              else f"{len(worse)} class(es) worse by more than {margin} AP50: {', '.join(sorted(worse))}")
+    return GateResult(passed, margin, shipped_name, worse, compared, reason)
+
+
+def gate(candidate_onnx: str | Path, shipped_onnx: str | Path | None, work, margin: float = DEFAULT_MARGIN,
+         imgsz: int = 640, candidate_result: dict | None = None) -> tuple[GateResult, dict, dict | None]:
+    """Evaluate both models on the same split and compare them."""
+    from training.evaluate import evaluate
+
+    candidate_result = candidate_result or evaluate(candidate_onnx, work, imgsz=imgsz, subsets=GATE_SUBSETS, fp=False)
+    shipped_result = None
+    if shipped_onnx:
+        shipped_result = evaluate(shipped_onnx, work, imgsz=imgsz, subsets=GATE_SUBSETS, fp=False)
+    result = compare(candidate_result, shipped_result, margin,
+                     shipped_name=Path(shipped_onnx).name if shipped_onnx else None)
+    return result, candidate_result, shipped_result

@@ -1,0 +1,157 @@
+"""`synth`: synthetic training and validation images, composited on the real images of the dataset.
+
+- fly-posters (training/synth_posters.py) on facade and street backgrounds, never over a labelled
+  object (shop signs, window ads, the teacher's persons and vehicles, facade cantilevers); the
+  facade's own window and door boxes set the scale;
+- garbage (training/copy_paste.py): bags cut out of garbage_bags polygons, pasted onto the street
+  and facade backgrounds.
+
+A synthetic image takes its background's split, so validation backgrounds (and validation garbage
+cut-outs) never reach training. Its labels are the background's labels (source + teacher), minus
+boxes the pasted objects mostly hide, plus the pasted boxes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from training.build import DEFAULT_WORK, ImageRecord, load_index, read_labels, save_index, write_labels
+from training.manifest import load_taxonomy
+from training.teacher import xyxy_to_yolo, yolo_to_xyxy
+
+# facades' own class ids used for placement (they are not taxonomy classes)
+FACADE_CANTILEVER, FACADE_WINDOW, FACADE_DOOR = 1, 0, 5
+HIDDEN = 0.6  # a background box covered this much by pasted objects is dropped from the labels
+
+# share of each source's images that get one synthetic variant
+POSTER_SHARE = {"facades": 0.7, "street_vehicles": 0.35}
+GARBAGE_SHARE = {"street_vehicles": 0.7, "facades": 0.3}
+
+
+def _rng(seed: int, *parts: str) -> np.random.Generator:
+    digest = hashlib.sha1("/".join(parts).encode()).hexdigest()[:12]
+    return np.random.default_rng([seed, int(digest, 16)])
+
+
+def _original_boxes(record: ImageRecord, classes: tuple[int, ...]) -> np.ndarray:
+    """xyxy pixel boxes of the given *source* class ids from the source's own label file."""
+    label = Path(record.original).parent.parent / "labels" / f"{Path(record.original).stem}.txt"
+    boxes = []
+    for line in label.read_text().splitlines() if label.exists() else []:
+        p = line.split()
+        if len(p) >= 5 and int(float(p[0])) in classes:
+            v = np.array(p[1:], np.float64)
+            if len(v) == 4:
+                boxes.append([(v[0] - v[2] / 2) * record.width, (v[1] - v[3] / 2) * record.height,
+                              (v[0] + v[2] / 2) * record.width, (v[1] + v[3] / 2) * record.height])
+            else:
+                pts = v[: len(v) // 2 * 2].reshape(-1, 2) * [record.width, record.height]
+                boxes.append([*pts.min(0), *pts.max(0)])
+    return np.array(boxes, np.float64).reshape(-1, 4)
+
+
+def _hidden(background: np.ndarray, pasted: np.ndarray) -> np.ndarray:
+    """Fraction of each background box covered by the union of pasted boxes (approximated by the sum)."""
+    if not len(background) or not len(pasted):
+        return np.zeros(len(background))
+    x1 = np.maximum(background[:, None, 0], pasted[None, :, 0])
+    y1 = np.maximum(background[:, None, 1], pasted[None, :, 1])
+    x2 = np.minimum(background[:, None, 2], pasted[None, :, 2])
+    y2 = np.minimum(background[:, None, 3], pasted[None, :, 3])
+    inter = (np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)).sum(1)
+    area = np.clip((background[:, 2] - background[:, 0]) * (background[:, 3] - background[:, 1]), 1e-6, None)
+    return np.clip(inter / area, 0, 1)
+
+
+def _save(work: Path, record: ImageRecord, kind: str, image: np.ndarray, rows: list[tuple]) -> ImageRecord:
+    name = f"synth_{kind}__{record.name}"
+    path = work / "data" / "images" / record.split / f"{name}.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    write_labels(work / "data" / "labels" / record.split / f"{name}.txt", rows)
+    return ImageRecord(
+        name=name, source=record.source, split=record.split, image=str(path), original=str(path),
+        width=record.width, height=record.height, complete=list(record.complete) + [kind],
+        negatives=[], labels=len(rows), synthetic=kind, background=record.name,
+    )
+
+
+def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dict | None = None,
+               garbage_share: dict | None = None, max_posters: int = 4, max_garbage: int = 3,
+               progress: bool = True) -> dict:
+    """Make the synthetic images (replacing earlier ones) and return their counts per kind and split."""
+    work = Path(work)
+    taxonomy = load_taxonomy()
+    poster_id, garbage_id = taxonomy.index("fly_poster"), taxonomy.index("garbage")
+    poster_share = POSTER_SHARE if poster_share is None else poster_share
+    garbage_share = GARBAGE_SHARE if garbage_share is None else garbage_share
+    records = [r for r in load_index(work) if not r.synthetic]
+    for old in (work / "data" / "images").glob("*/synth_*"):
+        old.unlink()
+    for old in (work / "data" / "labels").glob("*/synth_*"):
+        old.unlink()
+
+    from training.synth_posters import add_posters, find_cjk_font
+
+    font = find_cjk_font()
+    try:
+        from training.copy_paste import load_cutouts, paste_garbage
+    except ImportError:  # the colleague's module is not there yet: posters only
+        load_cutouts = paste_garbage = None
+
+    cutouts = {}
+    if paste_garbage is not None and garbage_share:
+        garbage = [r for r in records if r.source == "garbage_bags"]
+        if garbage:
+            garbage_dir = Path(garbage[0].original).parent.parent
+            for split in ("train", "val"):
+                names = [Path(r.original).name for r in garbage if r.split == split]
+                cutouts[split] = load_cutouts(garbage_dir, names) if names else None
+
+    made: list[ImageRecord] = []
+    counts: dict = {}
+    for record in tqdm(records, desc="synth", disable=not progress, unit="img"):
+        jobs = []
+        if _rng(seed, "poster?", record.name).random() < poster_share.get(record.source, 0.0):
+            jobs.append("fly_poster")
+        if cutouts.get(record.split) and _rng(seed, "garbage?", record.name).random() < garbage_share.get(record.source, 0.0):
+            jobs.append("garbage")
+        if not jobs:
+            continue
+        image = cv2.imread(record.original)
+        rows = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
+        labelled = yolo_to_xyxy(rows, record.width, record.height)
+        for kind in jobs:
+            rng = _rng(seed, kind, record.name)
+            if kind == "fly_poster":
+                avoid = np.concatenate([labelled, _original_boxes(record, (FACADE_CANTILEVER,))]) \
+                    if record.source == "facades" else labelled
+                hints = _original_boxes(record, (FACADE_WINDOW, FACADE_DOOR)) if record.source == "facades" else None
+                doors = _original_boxes(record, (FACADE_DOOR,)) if record.source == "facades" else None
+                new, boxes = add_posters(image, avoid, rng, font, hint_boxes=hints, max_posters=max_posters,
+                                         door_boxes=doors)
+                class_id = poster_id
+            else:
+                hints = _original_boxes(record, (FACADE_WINDOW, FACADE_DOOR)) if record.source == "facades" else None
+                new, boxes = paste_garbage(image, cutouts[record.split], labelled, rng, max_items=max_garbage,
+                                           hint_boxes=hints)
+                class_id = garbage_id
+            boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+            if not len(boxes):
+                continue
+            keep = _hidden(labelled, boxes) < HIDDEN
+            kept = [row for row, k in zip(rows, keep) if k]
+            kept += [(class_id, *xyxy_to_yolo(b, record.width, record.height)) for b in boxes]
+            made.append(_save(work, record, kind, new, kept))
+            c = counts.setdefault(kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
+            c[f"{record.split}_images"] += 1
+            c[f"{record.split}_boxes"] += len(boxes)
+    save_index(work, records + made, synthetic={"seed": seed, "counts": counts, "poster_share": poster_share,
+                                                 "garbage_share": garbage_share if cutouts else {},
+                                                 "garbage_module": bool(cutouts)})
+    return counts
