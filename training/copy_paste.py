@@ -11,7 +11,7 @@ How a pasted bag is made to sit on the ground:
   on facades, below the ground line that doors and windows give (`door_boxes`, `hint_boxes`); never
   over labelled objects (`avoid_boxes`), never on sky. No ground in sight: no garbage.
 - Size: a bag is 2–8 % of the frame width at a street camera's distance, larger lower in the frame
-  (nearer), with a share of close ones up to ~20 %.
+  (nearer), with a share of close ones (×1.3–2, at most 18 % of the width).
 - Angle: the top-down cut-outs are turned (any multiple of 90°, plus a little), flipped and squashed
   vertically (a camera on a pole sees the ground at 25–60°).
 - Look: colour variants (black, white/translucent, blue, green, natural) since the source's colours
