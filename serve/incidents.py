@@ -17,7 +17,7 @@ incident and never counts a miss for something seen after it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -53,6 +53,12 @@ class FrameIn:
     captured_at: datetime  # the camera's clock, aware
     observations: Sequence[Observation]
     model_version: str
+    # What the service keeps of the frame (the incident tests leave them out).
+    width: int | None = None
+    height: int | None = None
+    image_sha256: str | None = None
+    annotated_sha256: str | None = None
+    detections: list[dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class FrameResult:
     frame_pk: int
     duplicate: bool  # the frame had been recorded before; nothing changed
     changes: tuple[IncidentChange, ...]
+    response: dict | None = None  # the answer stored with the frame (`record_frame(respond=…)`)
 
 
 class IncidentBook:
@@ -80,18 +87,31 @@ class IncidentBook:
         self.rulebook = rulebook
         self.city = city
 
-    def record_frame(self, frame: FrameIn, received_at: datetime | None = None) -> FrameResult:
-        """Apply one frame in one transaction. `received_at` (default: now) bounds the camera's clock."""
-        camera = self.city.camera(frame.camera_id)
-        received_at = received_at or datetime.now(UTC)
-        if frame.captured_at.tzinfo is None:
+    def check_frame_time(self, camera_id: str, captured_at: datetime, received_at: datetime) -> None:
+        """Refuse a frame whose camera time is further from ours than the camera's allowed skew."""
+        camera = self.city.camera(camera_id)
+        if captured_at.tzinfo is None:
             raise FrameTimeError("the frame's time carries no time zone")
-        skew = abs((frame.captured_at - received_at).total_seconds())
+        skew = abs((captured_at - received_at).total_seconds())
         if skew > camera.max_clock_skew_s:
             raise FrameTimeError(
-                f"frame time {frame.captured_at.isoformat()} is {skew:.0f} s from the server's "
+                f"frame time {captured_at.isoformat()} is {skew:.0f} s from the server's "
                 f"{received_at.isoformat()}; camera {camera.id} allows {camera.max_clock_skew_s:.0f} s"
             )
+
+    def record_frame(
+        self,
+        frame: FrameIn,
+        received_at: datetime | None = None,
+        respond: Callable[[FrameResult], dict] | None = None,
+    ) -> FrameResult:
+        """Apply one frame in one transaction. `received_at` (default: now) bounds the camera's clock.
+
+        `respond` builds the caller's answer from the result; it is stored with the frame in the same
+        transaction, and a repeat of the frame gets exactly that answer back.
+        """
+        received_at = received_at or datetime.now(UTC)
+        self.check_frame_time(frame.camera_id, frame.captured_at, received_at)
         foreign = [o for o in frame.observations if o.camera_id != frame.camera_id]
         if foreign:
             raise ValueError(f"observations of camera {foreign[0].camera_id!r} in a frame of {frame.camera_id!r}")
@@ -102,7 +122,7 @@ class IncidentBook:
                 select(Frame).where(Frame.camera_id == frame.camera_id, Frame.frame_id == frame.frame_id)
             )
             if existing is not None:
-                return FrameResult(existing.id, duplicate=True, changes=())
+                return FrameResult(existing.id, duplicate=True, changes=(), response=existing.response)
             row = Frame(
                 camera_id=frame.camera_id,
                 frame_id=frame.frame_id,
@@ -110,6 +130,11 @@ class IncidentBook:
                 received_at=received_at,
                 model_version=frame.model_version,
                 observations=len(frame.observations),
+                width=frame.width,
+                height=frame.height,
+                image_sha256=frame.image_sha256,
+                annotated_sha256=frame.annotated_sha256,
+                detections=frame.detections,
             )
             session.add(row)
             session.flush()
@@ -118,7 +143,11 @@ class IncidentBook:
             state.frames_seen += 1
             if state.last_captured_at is None or frame.captured_at > state.last_captured_at:
                 state.last_captured_at = frame.captured_at
-            return FrameResult(row.id, duplicate=False, changes=tuple(changes))
+            result = FrameResult(row.id, duplicate=False, changes=tuple(changes))
+            if respond is not None:
+                row.response = respond(result)
+                result = FrameResult(row.id, duplicate=False, changes=result.changes, response=row.response)
+            return result
 
     def _apply(self, session: Session, row: Frame, frame: FrameIn, late: bool) -> list[IncidentChange]:
         """`late`: the camera has sent a newer frame already; this one may add sightings to open

@@ -20,6 +20,21 @@ class Settings(BaseSettings):
     )
     cameras_config: Path = DEFAULT_CAMERAS
     rulebook: Path = DEFAULT_RULEBOOK
+    model: Path | None = Field(None, description="ONNX model with its card; default: the newest in models/")
+    conf: float = Field(0.25, gt=0, lt=1, description="detector confidence threshold")
+    max_frame_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads are refused unread (413)")
+    max_frame_pixels: int = Field(40_000_000, gt=0, description="decompression-bomb limit, from the header")
+    detector_batch: int = Field(4, ge=1, description="frames detected together when requests queue")
+    detector_queue: int = Field(32, ge=1, description="frames allowed to wait; beyond it 503 + Retry-After")
+    keep_all_frames: bool = Field(False, description="also keep frames that touch no incident")
+    session_hours: float = Field(12, gt=0, description="how long a login lasts")
+    admin_username: str = "admin"
+    admin_password: str | None = Field(None, description="first start: the admin's password (else one is printed)")
+    log_level: str = "INFO"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,18 +1,11 @@
-"""Incident scenarios against a real database: a SQLite file and the local PostgreSQL.
-
-PostgreSQL: `CITYPATROL_TEST_POSTGRES_URL` (default postgresql://postgres@127.0.0.1:5432/test). Each
-test gets a schema of its own, dropped afterwards. If PostgreSQL cannot be reached the PostgreSQL
-variants are skipped, visibly; with CI=true they fail.
-"""
+"""Incident scenarios against a real database: a SQLite file and the local PostgreSQL
+(the `database_url` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
@@ -24,37 +17,8 @@ from serve.db import create_db_engine, migrate
 from serve.incidents import FrameIn, FrameResult, IncidentBook
 from serve.models import Incident
 
-POSTGRES_URL = os.environ.get("CITYPATROL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FRAME = (1000, 1000)  # boxes in the tests are pixels of it: the scenario city's coordinates ×1000
 MODEL_VERSION = "test-model-v1"
-
-
-def _postgres_or_skip() -> None:
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}".strip()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of this test's own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'citypatrol.sqlite3'}"
-        return
-    _postgres_or_skip()
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture
