@@ -34,6 +34,14 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def test_model(shared_dir) -> Path:
+    """The stand-in detector (training/standin.py): a real exported ONNX model with its card."""
+    from training.standin import standin_model
+
+    return standin_model(shared_dir / "weights" / "yolov5n-coco.pt")[0]
+
+
+@pytest.fixture(scope="session")
 def rulebook():
     """The shipped rulebook, validated against the taxonomy."""
     from cv.rulebook import Rulebook

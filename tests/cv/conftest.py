@@ -1,4 +1,4 @@
-"""Detector models under test: a stand-in model built from the COCO backbone, plus any shipped model."""
+"""Detector models under test (the stand-in, plus any shipped model) and real frames to run them on."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ import numpy as np
 import pytest
 
 from cv.model_card import shipped_models
-
-
-@pytest.fixture(scope="session")
-def test_model(shared_dir) -> Path:
-    from training.standin import standin_model
-
-    return standin_model(shared_dir / "weights" / "yolov5n-coco.pt")[0]
 
 
 @pytest.fixture(scope="session", params=["standin", *[p.name for p in shipped_models()]])

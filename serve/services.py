@@ -1,0 +1,91 @@
+"""What the app runs on: the database, the detector queue, the configs in force, evidence, metrics.
+
+`Services.reload()` validates the new camera config, rulebook and model first and only then swaps
+them in, as one `ActiveConfig` value: a request in flight keeps the config it started with, and
+a bad file leaves everything as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cv.detector import Detector
+from cv.rulebook import Rulebook
+from cv.rules import RuleEngine
+from cv.zones import CityConfig
+from serve.db import open_database
+from serve.detection_queue import DetectionQueue
+from serve.evidence import EvidenceStore
+from serve.incidents import IncidentBook
+from serve.metrics import Metrics
+from serve.models import AuditEntry
+from serve.settings import Settings
+
+log = logging.getLogger("citypatrol.services")
+
+
+@dataclass(frozen=True)
+class ActiveConfig:
+    city: CityConfig
+    rulebook: Rulebook
+    rules: RuleEngine
+    incidents: IncidentBook
+
+
+class Services:
+    def __init__(self, settings: Settings, engine: Engine, sessions: sessionmaker[Session]):
+        self.settings, self.engine, self.sessions = settings, engine, sessions
+        self.metrics = Metrics()
+        self.evidence = EvidenceStore(settings.evidence_dir)
+        self.config = self._load_config()
+        self.queue = DetectionQueue(self._load_detector(), max_batch=settings.detector_batch,
+                                    max_waiting=settings.detector_queue)
+
+    @classmethod
+    def start(cls, settings: Settings) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine, sessions = open_database(settings.resolved_database_url)
+        return cls(settings, engine, sessions)
+
+    def _load_config(self) -> ActiveConfig:
+        city = CityConfig.load(self.settings.cameras_config)
+        rulebook = Rulebook.load(self.settings.rulebook)
+        return ActiveConfig(city, rulebook, RuleEngine(rulebook, city), IncidentBook(self.sessions, rulebook, city))
+
+    def _load_detector(self) -> Detector:
+        return Detector(self.settings.model, conf=self.settings.conf, max_pixels=self.settings.max_frame_pixels)
+
+    @property
+    def detector(self) -> Detector:
+        return self.queue.detector
+
+    def reload(self, actor: str) -> dict:
+        """Re-read configs and model; raises (ConfigError, ModelCardError) and changes nothing if any is bad."""
+        config = self._load_config()
+        detector = self._load_detector()
+        before = self.versions()
+        self.config = config
+        self.queue.swap_detector(detector)
+        after = self.versions()
+        with self.sessions.begin() as session:
+            session.add(AuditEntry(at=datetime.now(UTC), actor=actor, action="reload", before=before, after=after))
+        log.info("configuration reloaded", extra={"before": before, "after": after})
+        return after
+
+    def versions(self) -> dict[str, str]:
+        return {
+            "cameras": self.config.city.content_version,
+            "rulebook": self.config.rulebook.content_version,
+            "model": self.detector.version,
+            "model_file": Path(self.detector.path).name,
+        }
+
+    def close(self) -> None:
+        self.queue.close()
+        self.engine.dispose()

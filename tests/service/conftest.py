@@ -1,0 +1,106 @@
+"""A real citypatrol server (uvicorn on a free port, real HTTP) on a SQLite file or PostgreSQL.
+
+The detector is the real ONNX stand-in model (tests/cv): deterministic, so posting the same
+street image again and again makes the same observations, and incidents escalate on schedule.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from serve.app import create_app
+from serve.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+ADMIN_PASSWORD = "admin-pass-1234"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveService:
+    def __init__(self, base_url: str, settings: Settings):
+        self.base_url, self.settings = base_url, settings
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+        self.admin = self.login("admin", ADMIN_PASSWORD)
+
+    def login(self, username: str, password: str) -> dict[str, str]:
+        """Bearer headers for a person."""
+        response = self.http.post("/v1/auth/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+    def add_user(self, username: str, role: str, password: str = "password-123") -> dict[str, str]:
+        response = self.http.post("/v1/admin/users", headers=self.admin,
+                                  json={"username": username, "password": password, "role": role})
+        assert response.status_code == 201, response.text
+        return self.login(username, password)
+
+    def camera_key(self, camera_id: str) -> str:
+        response = self.http.post(f"/v1/admin/cameras/{camera_id}/keys", headers=self.admin)
+        assert response.status_code == 201, response.text
+        return response.json()["key"]
+
+    def post_frame(self, camera_id: str, key: str, image: bytes, frame_id: str, at: datetime,
+                   content_type: str = "image/jpeg") -> httpx.Response:
+        headers = {"X-Camera-Key": key, "X-Frame-Id": frame_id, "X-Captured-At": at.isoformat(),
+                   "Content-Type": content_type}
+        return self.http.post(f"/v1/cameras/{camera_id}/frames", content=image, headers=headers)
+
+
+def start_server(settings: Settings):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def service_settings(tmp_path, database_url, test_model) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, model=test_model,
+                    cameras_config=HERE / "city.yaml", admin_password=ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def live(service_settings):
+    server, thread, url = start_server(service_settings)
+    service = LiveService(url, service_settings)
+    yield service
+    service.http.close()
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def street_jpeg(shared_dir) -> bytes:
+    """A real street photo on which the stand-in model sees fly-posters, umbrellas, cars…"""
+    return (shared_dir / "datasets" / "street_vehicles" / "images" / "0045a3115cf57633.jpg").read_bytes()
+
+
+@pytest.fixture
+def camera_times():
+    """Camera times a minute apart, ending now (the camera clock, in the city's zone)."""
+    shanghai = timezone(timedelta(hours=8))
+
+    def times(count: int, step_s: float = 60) -> list[datetime]:
+        now = datetime.now(UTC)
+        return [(now - timedelta(seconds=step_s * (count - 1 - i))).astimezone(shanghai) for i in range(count)]
+
+    return times
