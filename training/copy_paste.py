@@ -10,8 +10,9 @@ How a pasted bag is made to sit on the ground:
   flood fill from the bottom edge of the frame (`ground_mask_of`), in the lower half of the frame and,
   on facades, below the ground line that doors and windows give (`door_boxes`, `hint_boxes`); never
   over labelled objects (`avoid_boxes`), never on sky. No ground in sight: no garbage.
-- Size: a bag is 2–8 % of the frame width at a street camera's distance, larger lower in the frame
-  (nearer), with a share of close ones (×1.3–2, at most 18 % of the width).
+- Size: on facades, 0.35–0.9 m (×1–1.6 for standing nearer than the wall) at the scale the doors and
+  windows give; on street frames, 2–9 % of the frame width at a street camera's distance, larger
+  lower in the frame (nearer), with a share of close ones (×1.3–2). Never over 18 % of the width.
 - Angle: the top-down cut-outs are turned (any multiple of 90°, plus a little), flipped and squashed
   vertically (a camera on a pole sees the ground at 25–60°).
 - Look: colour variants (black, white/translucent, blue, green, natural) since the source's colours
@@ -195,7 +196,8 @@ def _recolour(bgr: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np
 
 
 def _transform(cutout: np.ndarray, rng: np.random.Generator, target_w: float, top_down: bool) -> np.ndarray:
-    """Rotate/flip/squash a cut-out and resize it to target_w px wide. Returns float32 BGRA (alpha 0..1)."""
+    """Rotate/flip/squash a cut-out and resize its largest extent to target_w px. Returns float32 BGRA
+    (alpha 0..1)."""
     if top_down:
         # a bag lying on the ground is seen wider than tall: turn long cut-outs on their side,
         # only a few roundish ones stand upright
@@ -218,7 +220,7 @@ def _transform(cutout: np.ndarray, rng: np.random.Generator, target_w: float, to
     corners[:, 1] *= squash
     bw = corners[:, 0].max() - corners[:, 0].min()
     bh = corners[:, 1].max() - corners[:, 1].min()
-    s = target_w / max(bw, 1)
+    s = target_w / max(bw, bh, 1)         # the bag's largest extent, so a tall one is no taller
     # pre-shrink with area averaging (no aliasing), then one affine warp
     pre = min(1.0, 2 * s)
     if pre < 1:
@@ -296,6 +298,54 @@ def _sky_like(patch: np.ndarray) -> bool:
     return bool(sky.mean() > 0.6)
 
 
+def speckle_density(bgr: np.ndarray) -> float:
+    """Share of salt-and-pepper pixels: isolated near-black/near-white dots that some exports (the
+    street_vehicles Roboflow export) sprinkle over the whole frame. A pasted object must carry them
+    too, or "no speckle" becomes the tell-tale sign of a synthetic object."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    d = np.abs(gray.astype(np.int16) - cv2.medianBlur(gray, 3))
+    return float(((d > 70) & ((gray < 40) | (gray > 215))).mean())
+
+
+def add_speckle(image: np.ndarray, mask: np.ndarray, density: float, rng: np.random.Generator) -> None:
+    """In place: salt-and-pepper dots on the masked pixels at the given density."""
+    if density < 1e-4:
+        return
+    ys, xs = np.nonzero(mask)
+    n = int(rng.binomial(len(ys), min(density, 0.2))) if len(ys) else 0
+    if n == 0:
+        return
+    pick = rng.choice(len(ys), n, replace=False)
+    dark = rng.random(n) < 0.5
+    values = np.where(dark, rng.integers(0, 30, n), rng.integers(226, 256, n)).astype(np.uint8)
+    image[ys[pick], xs[pick]] = values[:, None]
+
+
+def _sharpness(gray: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean absolute Laplacian relative to local contrast: high for crisp texture, low for blur."""
+    lap = np.abs(cv2.Laplacian(gray, cv2.CV_32F, ksize=3))
+    if mask is not None:
+        inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        if inner.sum() < 16:
+            return 0.0
+        return float(lap[inner].mean() / (gray[inner].std() + 4.0))
+    return float(lap.mean() / (gray.std() + 4.0))
+
+
+def _matching_blur(ground: np.ndarray, bgr: np.ndarray, mask: np.ndarray) -> float:
+    """The Gaussian sigma that brings the object's sharpness down to the background's."""
+    if ground.size == 0 or mask.sum() < 16:
+        return 0.0
+    background = cv2.medianBlur(cv2.cvtColor(ground, cv2.COLOR_BGR2GRAY), 3)      # speckle is not detail
+    target = _sharpness(background.astype(np.float32)) * 1.15
+    gray = cv2.cvtColor(np.clip(bgr, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    for sigma in (0.0, 0.6, 0.9, 1.2, 1.6, 2.0, 2.6):
+        g = cv2.GaussianBlur(gray, (0, 0), sigma) if sigma else gray
+        if _sharpness(g, mask) <= target:
+            return sigma
+    return 2.6
+
+
 def _paste_one(image: np.ndarray, obj: np.ndarray, x0: int, y0: int, rng: np.random.Generator,
                contact_shadow: bool = True) -> np.ndarray:
     """Light-match, shadow, blur and blend a transformed cut-out with its top-left at (x0, y0).
@@ -303,6 +353,10 @@ def _paste_one(image: np.ndarray, obj: np.ndarray, x0: int, y0: int, rng: np.ran
     Returns the alpha actually used (clipped to the image).
     """
     H, W = image.shape[:2]
+    # room around the object for the blurred tails of its contact shadow
+    pad = max(3, int(0.12 * max(obj.shape[:2])))
+    obj = np.pad(obj, ((pad, pad), (pad, pad), (0, 0)))
+    x0, y0 = x0 - pad, y0 - pad
     oh, ow = obj.shape[:2]
     sx0, sy0 = max(0, -x0), max(0, -y0)
     sx1, sy1 = min(ow, W - x0), min(oh, H - y0)
@@ -335,8 +389,9 @@ def _paste_one(image: np.ndarray, obj: np.ndarray, x0: int, y0: int, rng: np.ran
     if min(oh, ow) > 24:
         rim = max(1, int(round(min(oh, ow) * 0.02)))
         alpha = cv2.erode(alpha, np.ones((2 * rim + 1, 2 * rim + 1), np.uint8))
-    # feathered mask edge and camera blur
-    sigma = rng.uniform(0.3, 1.0) if rng.random() < 0.85 else rng.uniform(1.0, 1.8)
+    # feathered mask edge and camera blur: at least as soft as the ground around it
+    sigma = max(rng.uniform(0.3, 1.0) if rng.random() < 0.85 else rng.uniform(1.0, 1.8),
+                _matching_blur(ground, bgr, obj[..., 3] > 0.5))
     alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.5, sigma))
     pm = cv2.GaussianBlur(bgr * obj[..., 3:4], (0, 0), sigma)
     bgr = pm / np.maximum(cv2.GaussianBlur(obj[..., 3], (0, 0), sigma)[..., None], 1e-3)
@@ -407,6 +462,13 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         else:
             groups.append(1)
     close = rng.random() < 0.15
+    # the scene's pixels per metre when a facade's doors/windows give it (a bag is 0.35-0.9 m)
+    ppm = None
+    if hints is not None and len(hints):
+        heights = hints[:, 3] - hints[:, 1]
+        heights = heights[heights > 8]
+        if len(heights):
+            ppm = float(np.median(heights)) / 1.8
     alphas: list[np.ndarray] = []
     group_of: list[int] = []
     for gi, count in enumerate(groups):
@@ -417,10 +479,14 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
             v, x = float(ys[i]) + rng.uniform(0, 4), float(xs[i]) + rng.uniform(0, 4)
             t = (v - g_top) / max(H - g_top, 1.0)          # 0 at the far edge of the ground, 1 at the camera
             depth = 0.55 + 0.9 * t
-            frac = float(np.exp(rng.uniform(np.log(0.022), np.log(0.09)))) * depth
-            if close:
-                frac *= rng.uniform(1.3, 2.0)
-            bw = float(np.clip(frac * W, 10, 0.18 * W))
+            if ppm is not None:     # on the pavement in front of the facade, up to 1.6x nearer than it
+                bw = rng.uniform(0.35, 0.9) * ppm * rng.uniform(1.0, 1.6)
+            else:                   # a street frame: 2-9 % of the width, more when near
+                frac = float(np.exp(rng.uniform(np.log(0.022), np.log(0.09)))) * depth
+                if close:
+                    frac *= rng.uniform(1.3, 2.0)
+                bw = frac * W
+            bw = float(np.clip(bw, 10, 0.18 * W))
             span = bw * (1 + 0.5 * (count - 1))
             area = np.array([x - span / 2, v - span * 0.9, x + span / 2, v])
             if area[0] < 0 or area[2] > W or area[1] < 0:
@@ -477,6 +543,7 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         solid = a > 0.5
         owner[solid] = i
         solid_area.append(int(solid.sum()))
+    add_speckle(out, owner >= 0, speckle_density(image), rng)
     boxes: dict[int, np.ndarray] = {}
     hidden: list[int] = []
     for i in range(len(alphas)):

@@ -7,7 +7,7 @@ them useful is that they look like the real thing at the size a street camera se
 - Scale: an A4 sheet is 0.21 × 0.297 m. The scene's pixels per metre come from the door and window
   boxes around (`hint_boxes`: doors ~2.1 m, windows ~1.5 m tall) or, without them, from a frame that
   spans 8–25 m of facade. Seen from across the street an A4 sheet is then 1–3 % of the frame width and
-  a sticker under 1 %. A share of posters is drawn 2–4× larger (a closer camera) so both are learnt.
+  a sticker under 1 %. A share of posters is drawn 1.5–3× larger (a closer camera) so both are learnt.
 - Placement: on facades (door/window hints given), at hand height above the ground line (0.3–2.4 m,
   sometimes higher); on street frames without hints, only along long near-vertical edges (poles,
   wall corners, door frames) and never on road-coloured patches. Never over a shop sign, window ad or
@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from cv.geometry import box_area
-from training.copy_paste import ground_mask_of
+from training.copy_paste import add_speckle, ground_mask_of, speckle_density
 
 # Debian fonts-wqy-microhei (scripts/system-deps.sh) first; other CJK fonts as fall-backs.
 _FONT_NAMES = ("wqy-microhei.ttc", "wqy-zenhei.ttc", "NotoSansCJK-Regular.ttc", "NotoSerifCJK-Regular.ttc",
@@ -180,7 +180,7 @@ def _paper_texture(h: int, w: int, rgb, rng: np.random.Generator) -> np.ndarray:
     base[:] = rgb
     low = cv2.resize(rng.normal(0, 1, (max(2, h // 24), max(2, w // 24))).astype(np.float32), (w, h),
                      interpolation=cv2.INTER_CUBIC)
-    base *= (1 + 0.025 * low)[..., None]
+    base *= (1 + 0.012 * low)[..., None]
     base += rng.normal(0, 2.5, (h, w, 1)).astype(np.float32)
     return np.clip(base, 0, 255)
 
@@ -377,9 +377,15 @@ def _age(poster: _Poster, rng: np.random.Generator) -> np.ndarray:
         # dirt and wrinkles: low-frequency shading, vertical rain streaks
         rgb *= (1 + (0.02 + 0.06 * age) * _low_noise(h, w, 10, rng))[..., None]
         if age > 0.4 and rng.random() < 0.5:
-            streaks = cv2.resize(rng.random((1, max(2, w // 3))).astype(np.float32), (w, h),
-                                 interpolation=cv2.INTER_LINEAR)
-            rgb *= (1 - 0.12 * age * (streaks > 0.7) * np.linspace(0.3, 1, h)[:, None])[..., None]
+            # a few grimy runs from the top edge, of random width and length
+            streaks = np.zeros((h, w), np.float32)
+            for _ in range(int(rng.integers(1, 5))):
+                x = int(rng.integers(0, w))
+                sw = max(1, int(w * rng.uniform(0.01, 0.05)))
+                length = int(h * rng.uniform(0.2, 0.9))
+                streaks[:length, max(0, x - sw):x + sw] = np.linspace(1, 0, length)[:, None]
+            streaks = cv2.GaussianBlur(streaks, (0, 0), max(0.8, w * 0.01))
+            rgb *= (1 - 0.15 * age * streaks)[..., None]
         # tearing
         tear = rng.random()
         if tear < 0.35 + 0.4 * age:
@@ -663,7 +669,7 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
 
     for _ in range(n):
         poster = _render(rng, font, 64)
-        scale = rng.uniform(2.0, 4.0) if (closer or rng.random() < 0.1) else 1.0
+        scale = rng.uniform(1.5, 3.0) if (closer or rng.random() < 0.1) else 1.0
         th = poster.height_m * ppm * scale
         aspect = poster.rgba.shape[1] / poster.rgba.shape[0]
         tw = th * aspect
@@ -741,6 +747,8 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
         mask = owner[y0:y1, x0:x1] == idx
         if mask.any():
             _jpeg_patch(out, image, (x0, y0, x1, y1), mask, jpeg_q[idx])
+    if patches:
+        add_speckle(out, owner >= 0, speckle_density(image), rng)    # the export's salt-and-pepper
 
     boxes = []
     for idx, (x0, y0, x1, y1) in enumerate(patches):

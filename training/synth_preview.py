@@ -2,8 +2,9 @@
 
     python -m training.synth_preview [--data ../shared/datasets] [--out var/synth-preview] [--n 6] [--seed 0]
 
-Writes posters.png (whole frames with boxes), posters_crops.png (each poster enlarged, with and
-without its box), garbage.png and garbage_crops.png. Small on purpose: it runs on a shared 2-core box.
+Writes posters.png / garbage.png (whole frames, boxes drawn), *_crops.png (each object enlarged),
+*_1to1.png (full-resolution windows around an object, no boxes: judge realism here) and
+posters_rendered.png (the aged sheets themselves). Small on purpose: it runs on a shared 2-core box.
 """
 
 from __future__ import annotations
@@ -62,6 +63,24 @@ def _grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
     return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
 
 
+def _crop_1to1(image: np.ndarray, boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """A w×h window of the image at full resolution around its widest box (what a person would see)."""
+    H, W = image.shape[:2]
+    b = boxes[int(np.argmax(boxes[:, 2] - boxes[:, 0]))]
+    cx, cy = int((b[0] + b[2]) / 2), int((b[1] + b[3]) / 2)
+    x0, y0 = max(0, min(W - w, cx - w // 2)), max(0, min(H - h, cy - h // 2))
+    crop = image[y0:y0 + h, x0:x0 + w]
+    return cv2.copyMakeBorder(crop, 0, h - crop.shape[0], 0, w - crop.shape[1], cv2.BORDER_CONSTANT, value=(40, 40, 40))
+
+
+def _sheet(tiles: list[np.ndarray], cols: int) -> np.ndarray:
+    h, w = tiles[0].shape[:2]
+    tiles = list(tiles)
+    while len(tiles) % cols:
+        tiles.append(np.full((h, w, 3), 40, np.uint8))
+    return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+
+
 def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
     from training.synth_posters import add_posters, find_cjk_font
 
@@ -71,7 +90,7 @@ def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
     streets = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
     picks = [names[i] for i in rng.choice(len(names), n - n // 3, replace=False)] + \
             [streets[i] for i in rng.choice(len(streets), n // 3, replace=False)]
-    frames, crops = [], []
+    frames, crops, one_to_one = [], [], []
     for path in picks:
         img = cv2.imread(str(path))
         h, w = img.shape[:2]
@@ -87,6 +106,8 @@ def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
         for b in boxes.astype(int):
             cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)
         frames.append(_tile(shown, 640))
+        if len(boxes):
+            one_to_one.append(_crop_1to1(new, boxes, 400, 300))
         for b in boxes:
             bw, bh = b[2] - b[0], b[3] - b[1]
             m = max(bw, bh) * 1.5 + 12
@@ -99,6 +120,24 @@ def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
     cv2.imwrite(str(out / "posters.png"), _grid(frames, 2))
     if crops:
         cv2.imwrite(str(out / "posters_crops.png"), _grid(crops[:48], 8))
+    if one_to_one:
+        cv2.imwrite(str(out / "posters_1to1.png"), _sheet(one_to_one[:8], 4))
+    # the rendered sheets themselves, clean and aged, on a neutral wall colour
+    from training.synth_posters import _age, _render
+
+    rendered = []
+    for i in range(16):
+        r = np.random.default_rng([seed, i])
+        aged = _age(_render(r, font, 200), r)
+        h, w = aged.shape[:2]
+        s = 200 / max(h, w)
+        aged = cv2.resize(aged, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        tile = np.full((210, 210, 3), (120, 110, 90), np.float32)
+        a = aged[..., 3:4].astype(np.float32) / 255
+        tile[: aged.shape[0], : aged.shape[1]] = tile[: aged.shape[0], : aged.shape[1]] * (1 - a) + \
+            aged[..., 2::-1].astype(np.float32) * a
+        rendered.append(tile.astype(np.uint8))
+    cv2.imwrite(str(out / "posters_rendered.png"), _sheet(rendered, 8))
 
 
 def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
@@ -112,7 +151,7 @@ def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
     streets = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
     picks = [backgrounds[i] for i in rng.choice(len(backgrounds), n // 2, replace=False)] + \
             [streets[i] for i in rng.choice(len(streets), n - n // 2, replace=False)]
-    frames, crops = [], []
+    frames, crops, one_to_one = [], [], []
     for path in picks:
         img = cv2.imread(str(path))
         h, w = img.shape[:2]
@@ -126,6 +165,8 @@ def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
         for b in boxes.astype(int):
             cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)
         frames.append(_tile(shown, 640))
+        if len(boxes):
+            one_to_one.append(_crop_1to1(new, boxes, 300, 225))
         for b in boxes:
             m = max(b[2] - b[0], b[3] - b[1]) * 1.2 + 12
             cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
@@ -135,6 +176,8 @@ def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
     cv2.imwrite(str(out / "garbage.png"), _grid(frames, 2))
     if crops:
         cv2.imwrite(str(out / "garbage_crops.png"), _grid(crops[:48], 8))
+    if one_to_one:
+        cv2.imwrite(str(out / "garbage_1to1.png"), _sheet(one_to_one[:12], 4))
 
 
 def main(argv: list[str] | None = None) -> None:
