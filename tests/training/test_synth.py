@@ -203,6 +203,22 @@ def test_paste_garbage_puts_bags_on_the_ground(streets, cutouts):
     assert total >= 8
 
 
+def test_pasted_objects_carry_the_frames_speckle(streets, cutouts, font):
+    """street_vehicles frames are sprinkled with salt-and-pepper by their export: so must pasted objects be."""
+    from training.copy_paste import speckle_density
+
+    img = max((s[0] for s in streets), key=speckle_density)
+    background = speckle_density(img)
+    assert background > 0.001
+    inside = []
+    for seed in range(4):
+        new, boxes = paste_garbage(img, cutouts, np.zeros((0, 4)), np.random.default_rng(seed), max_items=3)
+        for b in boxes.astype(int):
+            if (b[2] - b[0]) * (b[3] - b[1]) >= 400:
+                inside.append(speckle_density(new[b[1]:b[3], b[0]:b[2]]))
+    assert inside and np.mean(inside) > 0.3 * background
+
+
 def test_paste_garbage_is_deterministic(streets, cutouts):
     img, avoid = streets[1]
     a = paste_garbage(img, cutouts, avoid, np.random.default_rng(5))
