@@ -375,7 +375,7 @@ def _age(poster: _Poster, rng: np.random.Generator) -> np.ndarray:
         faded = np.array([232, 226, 205], np.float32)
         rgb = rgb * (1 - 0.55 * age) + faded * 0.55 * age
         # dirt and wrinkles: low-frequency shading, vertical rain streaks
-        rgb *= (1 + (0.02 + 0.06 * age) * _low_noise(h, w, 10, rng))[..., None]
+        rgb *= (1 + (0.01 + 0.04 * age) * _low_noise(h, w, 10, rng))[..., None]
         if age > 0.4 and rng.random() < 0.5:
             # a few grimy runs from the top edge, of random width and length
             streaks = np.zeros((h, w), np.float32)
