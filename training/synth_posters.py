@@ -132,7 +132,7 @@ _PAPERS = (
     ((160, 215, 130), ((20, 20, 20), (200, 20, 20))),                    # green
     ((250, 170, 60), ((20, 20, 20), (255, 255, 255))),                   # orange
 )
-_PAPER_P = np.array([0.26, 0.08, 0.16, 0.07, 0.14, 0.08, 0.07, 0.05, 0.04, 0.05])
+_PAPER_P = np.array([0.28, 0.09, 0.16, 0.07, 0.14, 0.08, 0.03, 0.05, 0.04, 0.06])
 
 
 @dataclass
@@ -703,7 +703,8 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
                 elif rng.random() < 0.92:         # within reach from the pavement
                     cy = ground - rng.uniform(0.3, 2.4) * ppm
                 else:                             # higher up (from a ladder, or a balcony)
-                    cy = rng.uniform(max(th / 2, 0.3 * H), H - th / 2)
+                    lo, hi = max(th / 2, 0.3 * H), min(H - th / 2, ground - 0.3 * ppm)
+                    cy = rng.uniform(lo, hi) if hi > lo else ground - rng.uniform(0.3, 2.4) * ppm
             box = np.array([cx - tw * 0.6, cy - th * 0.6, cx + tw * 0.6, cy + th * 0.6])
             if box[0] < 0 or box[1] < 0 or box[2] > W - 1 or box[3] > H - 1:
                 continue
