@@ -1,0 +1,208 @@
+"""Each step of `citypatrol-train` on a tiny slice (tests/training/conftest.py), plus its pure parts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cv.geometry import box_iou
+from training.build import load_index, polygon_to_box, read_labels, read_source_labels, split_of
+from training.manifest import ManifestError, load_manifest, load_manifests, load_taxonomy
+
+pytestmark = pytest.mark.slow
+
+
+# --- manifests and class mapping -------------------------------------------------------------------
+
+def test_manifests_validate_and_map_onto_the_taxonomy():
+    taxonomy = load_taxonomy()
+    manifests = {m.name: m for m in load_manifests()}
+    assert set(manifests) == {"facades", "garbage_bags", "street_vehicles"}
+    assert manifests["facades"].classes == {3: "shop_sign", 4: "window_ad"}
+    assert set(manifests["garbage_bags"].classes.values()) == {"garbage"}
+    assert manifests["street_vehicles"].classes == {0: "motorcycle", 1: "bus", 2: "car"}
+    for m in manifests.values():
+        assert m.licence and m.credit and set(m.complete) <= set(taxonomy.names)
+    assert "WoosongVision" in manifests["garbage_bags"].credit
+
+
+def test_bad_manifest_names_file_and_key(tmp_path):
+    bad = tmp_path / "facades.yaml"
+    bad.write_text("name: facades\npath: facades\nformat: boxes\nlicence: CC0-1.0\ncredit: x\n"
+                   "classes: {3: signboard}\ncomplete: []\n")
+    with pytest.raises(ManifestError, match=r"facades\.yaml.*classes.*signboard"):
+        load_manifest(bad)
+    bad.write_text("name: facades\npath: facades\nformat: boxes\nlicence: CC0-1.0\ncredit: x\n"
+                   "classes: {3: shop_sign}\ncomplete: [shop_sign]\nfolder: oops\n")
+    with pytest.raises(ManifestError, match=r"folder"):
+        load_manifest(bad)
+
+
+def test_source_labels_are_mapped_and_unmapped_classes_dropped(shared_dir):
+    taxonomy = load_taxonomy()
+    facades = {m.name: m for m in load_manifests()}["facades"]
+    label = shared_dir / "datasets" / "facades" / "labels" / "img_1.txt"
+    raw = [line.split()[0] for line in label.read_text().splitlines()]
+    rows = read_source_labels(label, facades, taxonomy)
+    assert len(rows) == sum(c in ("3", "4") for c in raw)
+    assert {r[0] for r in rows} <= {taxonomy.index("shop_sign"), taxonomy.index("window_ad")}
+
+
+# --- polygon → box and the fixed split ---------------------------------------------------------------
+
+def test_polygon_to_box():
+    assert polygon_to_box([0.1, 0.2, 0.5, 0.3, 0.3, 0.6]) == pytest.approx((0.3, 0.4, 0.4, 0.4))
+    assert polygon_to_box([-0.1, 0.5, 0.5, 1.2, 0.2, 0.9]) == pytest.approx((0.25, 0.75, 0.5, 0.5))  # clipped
+    with pytest.raises(ValueError):
+        polygon_to_box([0.1, 0.2, 0.3, 0.4])
+
+
+def test_garbage_polygons_become_their_bounding_boxes(shared_dir):
+    manifest = {m.name: m for m in load_manifests()}["garbage_bags"]
+    label = sorted((shared_dir / "datasets" / "garbage_bags" / "labels").glob("*.txt"))[1]
+    rows = read_source_labels(label, manifest, load_taxonomy())
+    polygons = [list(map(float, line.split()[1:])) for line in label.read_text().splitlines() if line.strip()]
+    assert len(rows) == len(polygons) > 0
+    for row, poly in zip(rows, polygons):
+        xs, ys = poly[0::2], poly[1::2]
+        assert row[0] == load_taxonomy().index("garbage")
+        assert row[1:] == pytest.approx(((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2,
+                                         max(xs) - min(xs), max(ys) - min(ys)), abs=1e-6)
+
+
+def test_validation_split_is_fixed_by_file_name(shared_dir):
+    names = [p.name for p in (shared_dir / "datasets" / "facades" / "images").glob("*.jpg")]
+    splits = [split_of(n) for n in names]
+    assert splits == [split_of(n) for n in names]  # deterministic
+    assert split_of("/somewhere/else/" + names[0]) == splits[0]  # the file name only
+    assert 0.08 < splits.count("val") / len(names) < 0.22
+
+
+# --- build / teacher / synth on the tiny slice ---------------------------------------------------
+
+def test_build_links_images_and_keeps_both_splits(tiny_work):
+    records = [r for r in load_index(tiny_work) if not r.synthetic]
+    assert {r.source for r in records} == {"facades", "garbage_bags", "street_vehicles"}
+    assert {r.split for r in records} == {"train", "val"}
+    for r in records:
+        assert Path(r.image).is_symlink() and r.split == split_of(r.original)
+        for row in read_labels(tiny_work / "data" / "labels" / r.split / f"{r.name}.txt"):
+            assert 0 <= row[0] < 13 and all(0 <= v <= 1 for v in row[1:])
+
+
+def test_teacher_decodes_known_boxes(shared_dir):
+    """The COCO teacher's own head finds the labelled car of a street_vehicles photo."""
+    from training.teacher import Teacher, yolo_to_xyxy
+
+    teacher = Teacher(shared_dir / "weights" / "yolov5n-coco.pt")
+    image_path = shared_dir / "datasets" / "street_vehicles" / "images" / "004169d00d08055e.jpg"
+    image = cv2.imread(str(image_path))
+    h, w = image.shape[:2]
+    truth = read_labels(image_path.parent.parent / "labels" / "004169d00d08055e.txt")
+    car = load_taxonomy().index("car")
+    boxes, conf, cls = teacher.detect(image, conf=0.25)
+    gt = yolo_to_xyxy(truth, w, h)  # source id 2 is car
+    assert len(gt) == 1 and truth[0][0] == 2
+    ious = box_iou(gt, boxes)[0]
+    best = int(ious.argmax())
+    assert ious[best] > 0.85 and cls[best] == car and conf[best] > 0.7
+    # and on a resized copy the box scales with the frame
+    boxes2, _, cls2 = teacher.detect(cv2.resize(image, (1280, 720)), conf=0.25)
+    scaled = gt * np.array([2, 720 / 640, 2, 720 / 640], np.float32)
+    assert box_iou(scaled, boxes2[cls2 == car]).max() > 0.8
+
+
+def test_teacher_threshold_is_measured_and_complete_classes_not_duplicated(tiny_work):
+    from training.teacher import measure_threshold, read_raw, raw_path
+
+    m = measure_threshold(tiny_work)
+    assert m["classes"] == ["motorcycle", "car", "bus"] and m["labels"] > 0
+    assert m["chosen_threshold"] in [row["threshold"] for row in m["table"]]
+    taxonomy = load_taxonomy()
+    complete = {taxonomy.index(c) for c in ("motorcycle", "car", "bus")}
+    for r in load_index(tiny_work):
+        if r.source != "street_vehicles" or r.synthetic:
+            continue
+        src = read_labels(tiny_work / "src_labels" / r.split / f"{r.name}.txt")
+        merged = read_labels(tiny_work / "data" / "labels" / r.split / f"{r.name}.txt")
+        assert [x for x in merged if x[0] in complete] == [x for x in src if x[0] in complete]
+        teacher_people = [x for x in read_raw(raw_path(tiny_work, r)) if x[0] == 0 and x[5] >= 0.25]
+        assert sum(x[0] == 0 for x in merged) <= len(teacher_people)
+
+
+def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
+    records = load_index(tiny_work)
+    real = {r.name: r for r in records if not r.synthetic}
+    synthetic = [r for r in records if r.synthetic]
+    assert {r.synthetic for r in synthetic} == {"fly_poster", "garbage"}
+    taxonomy = load_taxonomy()
+    for r in synthetic:
+        assert r.split == real[r.background].split
+        rows = read_labels(tiny_work / "data" / "labels" / r.split / f"{r.name}.txt")
+        assert any(row[0] == taxonomy.index(r.synthetic) for row in rows)
+        assert all(0 <= v <= 1 for row in rows for v in row[1:])
+
+
+# --- train / export / eval / gate ---------------------------------------------------------------------
+
+def test_train_one_epoch_and_export_passes_parity(tiny_weights, tiny_onnx, tiny_work):
+    from cv import Detector
+    from training.evaluate import subset_images
+    from training.export import parity_check
+
+    assert tiny_weights.exists()
+    record = json.loads((tiny_weights.parent.parent / "citypatrol_train.json").read_text())
+    assert record["epochs_done"] == 1 and record["settings"]["imgsz"] == 160
+    detector = Detector(tiny_onnx)
+    assert detector.class_names == tuple(load_taxonomy().names)
+    images = subset_images(load_index(tiny_work), "real")[:6]
+    # a 1-epoch model scores everything near 0 (ultralytics starts class biases at ~1e-4):
+    # compare at a very low confidence so that there are boxes to compare
+    result = parity_check(tiny_onnx, images, imgsz=160, conf=0.0002)
+    assert result["passed"], result["mismatches"]
+    assert result["frames"] == len(images) and result["boxes_matched"] > 0
+
+
+def test_eval_reports_per_class_ap_and_fly_poster_false_positives(tiny_onnx, tiny_work):
+    from training.evaluate import evaluate
+
+    result = evaluate(tiny_onnx, tiny_work, imgsz=160, subsets=("all", "fly_poster_synth"))
+    all_ = result["subsets"]["all"]
+    assert all_["images"] > 0 and "fly_poster" in all_["per_class"]
+    for value in all_["per_class"].values():
+        assert 0 <= value["ap50_95"] <= value["ap50"] <= 1
+    fp = result["fly_poster_false_positives"]
+    assert fp["images"] > 0 and fp["per_image"] >= 0
+
+
+def test_gate_refuses_a_class_worse_by_more_than_the_margin(tiny_onnx, tiny_work):
+    from training.gate import compare, gate
+
+    result, candidate, shipped = gate(tiny_onnx, tiny_onnx, tiny_work, imgsz=160)
+    assert result.passed and result.compared > 0  # the same model is never worse than itself
+    better = json.loads(json.dumps(candidate))
+    better["subsets"]["all"]["per_class"]["car"] = {"ap50": 0.9, "ap50_95": 0.6}
+    refused = compare(candidate, better, margin=0.05, shipped_name="better.onnx")
+    assert not refused.passed and "all/car" in refused.worse
+    assert refused.worse["all/car"]["shipped"] == 0.9
+    within = json.loads(json.dumps(candidate))
+    car = candidate["subsets"]["all"]["per_class"].get("car", {"ap50": 0.0})["ap50"]
+    within["subsets"]["all"]["per_class"]["car"] = {"ap50": car + 0.04, "ap50_95": 0.0}
+    assert compare(candidate, within, margin=0.05).passed
+    assert compare(candidate, None).passed  # the first model has nothing to lose against
+
+
+def test_cli_build_and_bad_input(tmp_path, shared_dir, capsys):
+    from training.cli import main
+
+    assert main(["build", "--work", str(tmp_path / "w"), "--limit", "1",
+                 "--data-root", str(shared_dir / "datasets")]) == 0
+    assert "facades" in capsys.readouterr().out
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "x.yaml").write_text("name: x\n")
+    assert main(["build", "--work", str(tmp_path / "w2"), "--manifests", str(tmp_path / "m")]) == 2
+    assert "x.yaml" in capsys.readouterr().err
