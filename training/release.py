@@ -98,8 +98,17 @@ def training_fields(runs_dir: Path) -> dict:
     path = runs_dir / "citypatrol_train.json"
     record = json.loads(path.read_text()) if path.exists() else {}
     args_path = runs_dir / "args.yaml"
+    args = {}
+    if args_path.exists():
+        import yaml
+
+        full = yaml.safe_load(args_path.read_text())
+        args = {k: full.get(k) for k in ("epochs", "time", "imgsz", "batch", "optimizer", "lr0", "mosaic",
+                                         "close_mosaic", "scale", "fliplr", "hsv_h", "hsv_s", "hsv_v",
+                                         "cache", "workers", "seed")}
     return {
         **record,
+        "ultralytics_args": args,
         "machine": f"{platform.machine()} CPU, {len(__import__('os').sched_getaffinity(0))} cores, no GPU "
                    "(shared with other work)",
         "args_yaml": str(args_path) if args_path.exists() else None,

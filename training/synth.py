@@ -151,7 +151,10 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
             c = counts.setdefault(kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
             c[f"{record.split}_images"] += 1
             c[f"{record.split}_boxes"] += len(boxes)
+    modules = {name: hashlib.sha1((Path(__file__).parent / f"{name}.py").read_bytes()).hexdigest()[:12]
+               for name in ("synth_posters", "copy_paste") if (Path(__file__).parent / f"{name}.py").exists()}
     save_index(work, records + made, synthetic={"seed": seed, "counts": counts, "poster_share": poster_share,
+                                                 "module_sha1": modules,
                                                  "garbage_share": garbage_share if cutouts else {},
                                                  "garbage_module": bool(cutouts)})
     return counts
