@@ -70,7 +70,10 @@ class Frame(Base):
     """A frame a camera sent, once: (camera_id, frame_id) is what makes a repeat a repeat."""
 
     __tablename__ = "frames"
-    __table_args__ = (UniqueConstraint("camera_id", "frame_id", name="uq_frames_camera_frame"),)
+    __table_args__ = (
+        UniqueConstraint("camera_id", "frame_id", name="uq_frames_camera_frame"),
+        Index("ix_frames_captured_at_camera", "captured_at", "camera_id"),  # which cameras sent frames when
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera_id: Mapped[str] = mapped_column(String(64))
     frame_id: Mapped[str] = mapped_column(String(128))
@@ -140,6 +143,7 @@ class Incident(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text)
     resolution_photo_sha256: Mapped[str | None] = mapped_column(String(64))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    close_verification: Mapped[str | None] = mapped_column(String(16))  # camera | inspection
 
     sightings: Mapped[list[Sighting]] = relationship(back_populates="incident", order_by="Sighting.id")
 
