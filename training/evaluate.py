@@ -125,3 +125,29 @@ def save(result: dict, path: str | Path) -> Path:
 
 def flat_ap50(result: dict, subset: str = "all") -> dict[str, float]:
     return {c: v["ap50"] for c, v in result["subsets"].get(subset, {}).get("per_class", {}).items()}
+
+
+def label_gaps(onnx: str | Path, work: str | Path = DEFAULT_WORK, conf: float = 0.5) -> dict:
+    """How big are the partial-label gaps? Confident detections (≥ conf) of our own classes on real
+    validation images of sources that do not label that class (each is an object taught as background,
+    or a false positive): counted per source and class, per image."""
+    import cv2
+
+    from cv import Detector
+
+    taxonomy = load_taxonomy()
+    own = ("garbage", "fly_poster", "shop_sign", "window_ad")
+    detector = Detector(onnx, conf=conf)
+    counts: dict = {}
+    for r in load_index(work):
+        if r.split != "val" or r.synthetic:
+            continue
+        dets = detector.detect(cv2.imread(r.image))
+        c = counts.setdefault(r.source, {"images": 0, **{k: 0 for k in own if k not in r.complete}})
+        c["images"] += 1
+        for cls in own:
+            if cls not in r.complete:
+                c[cls] += int((dets.class_id == taxonomy.index(cls)).sum())
+    return {"conf": conf, "per_source": counts,
+            "note": "real facades have no fly-posters, so their fly_poster count is false positives; the other "
+                    "counts mix unlabelled real objects and false positives (not checked by eye)"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cv.model_card import ModelCard, sha256_of, shipped_models
 from training.build import DEFAULT_WORK, index_meta, load_index, source_counts
-from training.evaluate import evaluate, subset_images
+from training.evaluate import evaluate, label_gaps, subset_images
 from training.export import export_onnx, parity_check
 from training.gate import DEFAULT_MARGIN, compare
 from training.pretrained import COCO_WEIGHTS
@@ -134,11 +134,12 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
     shipped_result = evaluate(shipped, work, imgsz=imgsz, fp=False) if shipped else None
     gate = compare(result, shipped_result, margin, shipped_name=Path(shipped).name if shipped else None)
 
+    gaps = label_gaps(onnx, work)
     card = json.loads(ModelCard.path_for(onnx).read_text())
     card.update({
         "onnx_bytes": onnx.stat().st_size,
         "data": data_fields(work),
-        "teacher": teacher_fields(work),
+        "teacher": {**teacher_fields(work), "label_gaps_measured": gaps},
         "training": training_fields(runs_dir),
         "metrics": result,
         "targets": targets(result),
