@@ -427,8 +427,10 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
     """Paste 1..max_items garbage bags (some as a heap) onto the ground of `image` (BGR uint8).
 
     avoid_boxes: (n, 4) xyxy of labelled objects the garbage must not cover (vehicles, people, signs).
-    hint_boxes, door_boxes: optional windows+doors and doors of a facade: the ground line is the lowest
-    door bottom (else the ground-floor windows' bottom plus a sill); bags stand below it.
+    hint_boxes, door_boxes: a facade's windows+doors and its doors (pass both when known, an empty
+    door array included): the ground line is the lowest door bottom and bags stand below it. A facade
+    without a door standing in the lower half of the frame gets no garbage (its bottom is usually wall,
+    not pavement); with hints only, the lowest window/door bottom stands in for the ground line.
     Returns the new image and (k, 4) float32 xyxy boxes of the visible garbage (k may be 0).
     """
     image = np.ascontiguousarray(image)
@@ -442,12 +444,20 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
     hints = None if hint_boxes is None else np.asarray(hint_boxes, np.float64).reshape(-1, 4)
     doors = None if door_boxes is None else np.asarray(door_boxes, np.float64).reshape(-1, 4)
     ground = _ground_y(H, hints, doors)
-    if ground is not None and ground > 0.985 * H:
-        return out, np.zeros((0, 4), np.float32)      # the facade runs out of the frame: no ground seen
+    facade = (hints is not None and len(hints) > 0) or doors is not None
+    if doors is not None and not (doors[:, 3] > 0.5 * H).any():
+        ground = None       # doors were looked for and none stands on the ground in view: no ground line
+    if facade and (ground is None or ground > 0.985 * H):
+        # a facade whose ground floor runs out of the frame, or a close-up of upper floors: the bottom
+        # of the frame is wall, not pavement
+        return out, np.zeros((0, 4), np.float32)
     g_lo = max(ground, 0.5 * H) if ground is not None else 0.5 * H
     gmask = ground_mask_of(image)
     gmask[: int(np.ceil(g_lo))] = False
     gmask[int(0.995 * H):] = False
+    # pavement and road run across the frame; a flood that only found a patch (a dark passage, a
+    # flower box, a wall plinth) is not ground
+    gmask[gmask.mean(axis=1) < 0.35] = False
     ys, xs = np.nonzero(gmask[::4, ::4])
     if not len(ys):
         return out, np.zeros((0, 4), np.float32)      # no pavement or road in sight

@@ -138,8 +138,9 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
                 class_id = poster_id
             else:
                 hints = _original_boxes(record, (FACADE_WINDOW, FACADE_DOOR)) if record.source == "facades" else None
+                doors = _original_boxes(record, (FACADE_DOOR,)) if record.source == "facades" else None
                 new, boxes = paste_garbage(image, cutouts[record.split], labelled, rng, max_items=max_garbage,
-                                           hint_boxes=hints)
+                                           hint_boxes=hints, door_boxes=doors)
                 class_id = garbage_id
             boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
             if not len(boxes):
