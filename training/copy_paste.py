@@ -519,9 +519,12 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
         items = []
         for k in range(count):
             w_k = bw * (rng.uniform(0.6, 1.1) if count > 1 else 1.0)
-            # a cut-out big enough not to be blown up more than 1.5× (blurry), when there is one
-            big = np.nonzero(native * 1.5 >= w_k)[0]
-            pool = big if len(big) else np.arange(len(cutouts))
+            # a cut-out that is shrunk (crisp), else one blown up at most 1.5× (the CCTV sources are soft)
+            pool = np.nonzero(native >= 1.6 * w_k)[0]
+            if len(pool) < 8:
+                pool = np.nonzero(native * 1.5 >= w_k)[0]
+            if not len(pool):
+                pool = np.arange(len(cutouts))
             c = cutouts[int(pool[rng.integers(0, len(pool))])]
             dx = 0.0 if count == 1 else rng.uniform(-0.5, 0.5) * (span - w_k)
             dv = 0.0 if count == 1 else rng.uniform(-0.12, 0.03) * span
