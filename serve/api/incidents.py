@@ -1,5 +1,177 @@
-"""Incidents: listing, detail, review and dispatch actions (to be written)."""
+"""Incidents for people: the list, one incident in full, and the review and dispatch actions.
 
-from fastapi import APIRouter
+Reading needs a login (any role). Operators confirm, reject and correct; supervisors (and admins)
+also dispatch, resolve, close and reopen (serve/review.py holds the state machine). Every action
+answers with the incident as it is afterwards; a state that does not allow it is a 409 with
+`code` `invalid_transition` (or `not_a_violation_yet`, `verification_required`, `camera_not_verified`).
+"""
 
-router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from serve.api.deps import db, person, services
+from serve.api.ingest import read_body
+from serve.auth import Principal
+from serve.errors import APIError, error_responses
+from serve.incident_views import IncidentDetail, IncidentFilter, IncidentPage, incident_detail, list_incidents
+from serve.models import Incident
+from serve.review import CaseDesk, RejectReason, Verification, valid_box
+from serve.services import Services
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"], responses=error_responses(401))
+ACTION_ERRORS = error_responses(403, 404, 409, 422)
+
+
+class ActionIn(BaseModel):
+    comment: str | None = Field(None, max_length=2000, description="kept in the audit log")
+
+
+class RejectIn(ActionIn):
+    reason: RejectReason
+
+
+class CorrectIn(ActionIn):
+    code: str | None = Field(None, max_length=32, description="the right event code (one the rulebook lists)")
+    box: Annotated[list[float], AfterValidator(valid_box)] | None = Field(
+        None, description="the right box, relative xyxy [x1, y1, x2, y2] in 0–1")
+
+
+class DispatchIn(ActionIn):
+    department: str | None = Field(None, min_length=1, max_length=128,
+                                   description="default: the rule's department (the corrected code's, if corrected)")
+
+
+class ResolveIn(ActionIn):
+    note: str = Field(min_length=1, max_length=4000, description="what the department did")
+    photo_base64: str | None = Field(None, description="a JPEG of the place afterwards, base64")
+
+
+class CloseIn(ActionIn):
+    verification: Verification | None = Field(
+        None, description="camera: the incident cleared after dispatch; inspection: checked on site. "
+                          "Default: camera, if it did")
+
+
+class ReopenIn(BaseModel):
+    comment: str = Field(min_length=1, max_length=2000, description="why the disposal did not hold")
+
+
+@router.get("", response_model=IncidentPage, summary="List incidents (newest first)", responses=error_responses(422))
+def list_(filters: Annotated[IncidentFilter, Query()], limit: int = Query(50, ge=1, le=500),
+          offset: int = Query(0, ge=0), svc: Services = Depends(services), session: Session = Depends(db),
+          _: Principal = Depends(person)):
+    return list_incidents(session, svc.config.city, filters, limit, offset, datetime.now(UTC))
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=error_responses(404))
+def detail(incident_id: int, svc: Services = Depends(services), session: Session = Depends(db),
+           _: Principal = Depends(person)):
+    return incident_detail(session, svc.config.city, svc.config.rulebook, incident_id, datetime.now(UTC))
+
+
+def _desk(svc: Services, session: Session, principal: Principal) -> CaseDesk:
+    return CaseDesk(session, svc.config.rulebook, svc.evidence, principal)
+
+
+def _after(svc: Services, session: Session, incident: Incident) -> IncidentDetail:
+    return incident_detail(session, svc.config.city, svc.config.rulebook, incident.id, datetime.now(UTC))
+
+
+@router.post("/{incident_id}/confirm", response_model=IncidentDetail, responses=ACTION_ERRORS,
+             summary="Operator: a real violation, as detected")
+def confirm(incident_id: int, body: ActionIn | None = None, svc: Services = Depends(services),
+            session: Session = Depends(db), principal: Principal = Depends(person)):
+    body = body or ActionIn()
+    return _after(svc, session, _desk(svc, session, principal).confirm(incident_id, body.comment))
+
+
+@router.post("/{incident_id}/reject", response_model=IncidentDetail, responses=ACTION_ERRORS,
+             summary="Operator: a false alarm, with a reason")
+def reject(incident_id: int, body: RejectIn, svc: Services = Depends(services), session: Session = Depends(db),
+           principal: Principal = Depends(person)):
+    return _after(svc, session, _desk(svc, session, principal).reject(incident_id, body.reason, body.comment))
+
+
+@router.post("/{incident_id}/correct", response_model=IncidentDetail, responses=ACTION_ERRORS,
+             summary="Operator: a real violation, with another code and/or box (kept for retraining)")
+def correct(incident_id: int, body: CorrectIn, svc: Services = Depends(services), session: Session = Depends(db),
+            principal: Principal = Depends(person)):
+    incident = _desk(svc, session, principal).correct(incident_id, body.code, body.box, body.comment)
+    return _after(svc, session, incident)
+
+
+@router.post("/{incident_id}/dispatch", response_model=IncidentDetail, responses=ACTION_ERRORS,
+             summary="Supervisor: send to a department; the disposal clock starts")
+def dispatch(incident_id: int, body: DispatchIn | None = None, svc: Services = Depends(services),
+             session: Session = Depends(db), principal: Principal = Depends(person)):
+    body = body or DispatchIn()
+    return _after(svc, session, _desk(svc, session, principal).dispatch(incident_id, body.department, body.comment))
+
+
+async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, bytes | None]:
+    """(feedback, photo bytes) from JSON (photo as base64) or multipart (fields note, comment, file photo)."""
+    body = await read_body(request, limit)
+    photo: bytes | None = None
+    try:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data":
+            request._body = body  # Starlette parses the form from the body we already read (and bounded)
+            form = await request.form()
+            upload = form.get("photo")
+            photo = None if upload is None or isinstance(upload, str) else await upload.read()
+            feedback = ResolveIn.model_validate({k: v for k in ("note", "comment") if isinstance(v := form.get(k), str)})
+        else:
+            feedback = ResolveIn.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    if feedback.photo_base64 is not None:
+        try:
+            photo = base64.b64decode(feedback.photo_base64, validate=True)
+        except binascii.Error:
+            raise APIError(422, "photo_invalid", "photo_base64 is not valid base64") from None
+    return feedback, photo
+
+
+@router.post(
+    "/{incident_id}/resolve", response_model=IncidentDetail, responses=error_responses(403, 404, 409, 413, 415, 422),
+    summary="Supervisor: the department's feedback, with an optional photo (JSON with base64, or multipart)",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": ResolveIn.model_json_schema()},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["note"], "properties": {
+            "note": {"type": "string"}, "comment": {"type": "string"},
+            "photo": {"type": "string", "format": "binary"}}}},
+    }}},
+)
+async def resolve(incident_id: int, request: Request, svc: Services = Depends(services),
+                  session: Session = Depends(db), principal: Principal = Depends(person)):
+    feedback, photo = await _resolution_from(request, svc.settings.max_frame_bytes)
+
+    def apply() -> IncidentDetail:
+        incident = _desk(svc, session, principal).resolve(incident_id, feedback.note, photo, feedback.comment)
+        return _after(svc, session, incident)
+
+    return await run_in_threadpool(apply)
+
+
+@router.post("/{incident_id}/close", response_model=IncidentDetail, responses=ACTION_ERRORS,
+             summary="Supervisor: close a resolved case after verification (camera or on site)")
+def close(incident_id: int, body: CloseIn | None = None, svc: Services = Depends(services),
+          session: Session = Depends(db), principal: Principal = Depends(person)):
+    body = body or CloseIn()
+    return _after(svc, session, _desk(svc, session, principal).close(incident_id, body.verification, body.comment))
+
+
+@router.post("/{incident_id}/reopen", response_model=IncidentDetail, responses=ACTION_ERRORS,
+             summary="Supervisor: back to the department with a new deadline")
+def reopen(incident_id: int, body: ReopenIn, svc: Services = Depends(services), session: Session = Depends(db),
+           principal: Principal = Depends(person)):
+    return _after(svc, session, _desk(svc, session, principal).reopen(incident_id, body.comment))
