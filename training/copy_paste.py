@@ -271,7 +271,7 @@ def ground_mask_of(image: np.ndarray) -> np.ndarray:
     mask = np.zeros((h + 2, w + 2), np.uint8)
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     # the export's black fill, and strongly coloured things (barriers, signs, cars) are not pavement
-    mask[1:-1, 1:-1][(hsv[..., 2] < 12) | (hsv[..., 1] > 120)] = 1
+    mask[1:-1, 1:-1][(hsv[..., 2] < 12) | (hsv[..., 1] > 150)] = 1
     for sx in range(4, w - 4, 6):
         sy = h - 2
         if mask[sy + 1, sx + 1]:
