@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: run test install install-dev system-deps bench clean
+.PHONY: run demo test install install-dev system-deps bench clean
 
 # Runtime only: no torch (DESIGN.md). Re-runs when pyproject.toml changes.
 $(VENV)/.runtime: pyproject.toml
@@ -27,8 +27,13 @@ install-dev: $(VENV)/.dev
 system-deps:
 	@bash scripts/system-deps.sh
 
+# The service on 127.0.0.1:8000: SQLite under var/, the newest model in models/, the sample city.
 run: $(VENV)/.runtime
-	$(BIN)/citypatrol detect $(SHARED)/datasets/facades/images --limit 8 --save-dir var/detect-sample
+	$(BIN)/citypatrol serve --host 127.0.0.1 --port 8000
+
+# In a second terminal while `make run` serves: cameras post frames, violations appear.
+demo: $(VENV)/.runtime
+	$(BIN)/citypatrol demo --url http://127.0.0.1:8000
 
 test: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q

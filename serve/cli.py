@@ -71,6 +71,27 @@ def detect(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Run the service (uvicorn): migrates the database, loads configs and model, creates the admin."""
+    import uvicorn
+
+    from serve.app import create_app
+    from serve.settings import Settings
+
+    settings = Settings()
+    print(f"citypatrol: data in {settings.data_dir.resolve()}, database "
+          f"{'PostgreSQL' if settings.database_url else 'SQLite'}; log in at http://{args.host}:{args.port}/",
+          flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from serve.demo import run_demo
+
+    return run_demo(args.url, cameras=args.cameras, rounds=args.rounds, interval_s=args.interval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citypatrol", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-dir", metavar="D", help="write annotated JPEGs into this folder")
     p.add_argument("--limit", type=int, default=0, help="stop after this many images (0: all)")
     p.set_defaults(handler=detect)
+
+    p = commands.add_parser("serve", help="run the service (settings from CITYPATROL_* variables)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(handler=serve)
+
+    p = commands.add_parser("demo", help="post a realistic sequence of frames as several cameras to a running service")
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--cameras", type=int, default=4, help="how many of the config's cameras to play")
+    p.add_argument("--rounds", type=int, default=20, help="frames per camera")
+    p.add_argument("--interval", type=float, default=3.0, help="wall-clock seconds between rounds")
+    p.set_defaults(handler=demo)
     return parser
 
 

@@ -65,16 +65,18 @@ class Services:
     def detector(self) -> Detector:
         return self.queue.detector
 
-    def reload(self, actor: str) -> dict:
-        """Re-read configs and model; raises (ConfigError, ModelCardError) and changes nothing if any is bad."""
+    def reload(self, session: Session, actor: str) -> dict:
+        """Re-read configs and model; raises (ConfigError, ModelCardError) and changes nothing if any is bad.
+
+        The audit entry goes into the caller's `session` (the request's one transaction).
+        """
         config = self._load_config()
         detector = self._load_detector()
         before = self.versions()
         self.config = config
         self.queue.swap_detector(detector)
         after = self.versions()
-        with self.sessions.begin() as session:
-            session.add(AuditEntry(at=datetime.now(UTC), actor=actor, action="reload", before=before, after=after))
+        session.add(AuditEntry(at=datetime.now(UTC), actor=actor, action="reload", before=before, after=after))
         log.info("configuration reloaded", extra={"before": before, "after": after})
         return after
 

@@ -13,7 +13,7 @@ from cv.config import ConfigError
 from cv.model_card import ModelCardError
 from cv.zones import UnknownCamera
 from serve import auth
-from serve.api.deps import db, require, services
+from serve.api.deps import DB, require, services
 from serve.auth import Principal, Role
 from serve.errors import APIError, error_responses
 from serve.models import AuditEntry, CameraKey, User
@@ -55,7 +55,7 @@ def _audit(session: Session, principal: Principal, action: str, after: dict) -> 
 
 
 @router.get("/cameras", response_model=list[CameraOut])
-def cameras(svc: Services = Depends(services), session: Session = Depends(db), _: Principal = Depends(admin_only)):
+def cameras(svc: Services = Depends(services), session: Session = DB, _: Principal = Depends(admin_only)):
     issued = dict(session.execute(select(CameraKey.camera_id, CameraKey.created_at).where(CameraKey.revoked_at.is_(None))).all())
     return [CameraOut(id=c.id, name=c.name, points=[v.point for v in c.views], key_issued_at=issued.get(c.id))
             for c in svc.config.city.cameras]
@@ -63,7 +63,7 @@ def cameras(svc: Services = Depends(services), session: Session = Depends(db), _
 
 @router.post("/cameras/{camera_id}/keys", response_model=CameraKeyOut, status_code=201,
              summary="Issue (or rotate) a camera's API key", responses=error_responses(404))
-def issue_key(camera_id: str, svc: Services = Depends(services), session: Session = Depends(db),
+def issue_key(camera_id: str, svc: Services = Depends(services), session: Session = DB,
               principal: Principal = Depends(admin_only)):
     try:
         svc.config.city.camera(camera_id)
@@ -75,13 +75,13 @@ def issue_key(camera_id: str, svc: Services = Depends(services), session: Sessio
 
 
 @router.get("/users", response_model=list[UserOut])
-def users(session: Session = Depends(db), _: Principal = Depends(admin_only)):
+def users(session: Session = DB, _: Principal = Depends(admin_only)):
     return [UserOut(id=u.id, username=u.username, display_name=u.display_name, role=u.role, active=u.active)
             for u in session.scalars(select(User).order_by(User.id))]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, responses=error_responses(409, 422))
-def add_user(body: UserIn, session: Session = Depends(db), principal: Principal = Depends(admin_only)):
+def add_user(body: UserIn, session: Session = DB, principal: Principal = Depends(admin_only)):
     user = auth.create_user(session, body.username, body.password, body.role, body.display_name)
     _audit(session, principal, "user_create", {"username": user.username, "role": user.role})
     return UserOut(id=user.id, username=user.username, display_name=user.display_name, role=user.role, active=True)
@@ -89,9 +89,10 @@ def add_user(body: UserIn, session: Session = Depends(db), principal: Principal 
 
 @router.post("/reload", summary="Reload camera config, rulebook and model (validated first)",
              responses=error_responses(422))
-def reload(svc: Services = Depends(services), principal: Principal = Depends(admin_only)) -> dict:
+def reload(svc: Services = Depends(services), session: Session = DB,
+           principal: Principal = Depends(admin_only)) -> dict:
     try:
-        return {"reloaded": True, **svc.reload(principal.username)}
+        return {"reloaded": True, **svc.reload(session, principal.username)}
     except ConfigError as exc:
         raise APIError(422, "config_invalid", f"nothing was reloaded: {exc}") from None
     except ModelCardError as exc:

@@ -15,13 +15,19 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def db(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
+def _transaction(request: Request) -> Iterator[Session]:
     with services(request).sessions.begin() as session:
         yield session
 
 
-def person(request: Request, session: Session = Depends(db)) -> Principal:
+# One transaction per request, committed when the handler returns — before the response is sent
+# (scope "function"; FastAPI's default would commit after sending, so a client could act on an
+# answer whose change is not yet visible). Use `session: Session = DB` everywhere, so that a
+# request has exactly one session (dependencies are shared per request only with equal scopes).
+DB = Depends(_transaction, scope="function")
+
+
+def person(request: Request, session: Session = DB) -> Principal:
     return principal_for(session, request_token(request))
 
 

@@ -124,6 +124,11 @@ def _evidence_image(decoded: DecodedImage, dets, observations, config: ActiveCon
     return jpeg.tobytes()
 
 
+def _check_key(svc: Services, camera_id: str, key: str | None) -> None:
+    with svc.sessions() as session:
+        check_camera_key(session, camera_id, key)
+
+
 def _previous_answer(svc: Services, camera_id: str, frame_id: str) -> dict | None:
     with svc.sessions() as session:
         response = session.scalar(
@@ -150,8 +155,7 @@ async def post_frame(camera_id: str, request: Request, svc: Services = Depends(s
         config.city.camera(camera_id)
     except UnknownCamera:
         raise APIError(404, "camera_unknown", f"no camera {camera_id!r} in the camera config") from None
-    with svc.sessions.begin() as session:
-        check_camera_key(session, camera_id, camera_key_from(request))
+    await run_in_threadpool(_check_key, svc, camera_id, camera_key_from(request))
 
     data, frame_id, captured_raw = await frame_from_request(request, svc.settings.max_frame_bytes)
     if not frame_id or len(frame_id) > 128:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from serve import auth
-from serve.api.deps import db, person, services
+from serve.api.deps import DB, person, services
 from serve.auth import SESSION_COOKIE, Principal
 from serve.errors import error_responses
 from serve.services import Services
@@ -35,7 +35,7 @@ class Me(BaseModel):
 
 
 @router.post("/login", response_model=SessionOut, responses=error_responses(401, 422))
-def login(body: Credentials, response: Response, session: Session = Depends(db), svc: Services = Depends(services)):
+def login(body: Credentials, response: Response, session: Session = DB, svc: Services = Depends(services)):
     ttl = timedelta(hours=svc.settings.session_hours)
     token, user = auth.login(session, body.username, body.password, ttl)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True, samesite="strict")
@@ -43,7 +43,7 @@ def login(body: Credentials, response: Response, session: Session = Depends(db),
 
 
 @router.post("/logout", status_code=204, responses=error_responses(401))
-def logout(request: Request, response: Response, principal: Principal = Depends(person), session: Session = Depends(db)):
+def logout(request: Request, response: Response, principal: Principal = Depends(person), session: Session = DB):
     auth.logout(session, auth.request_token(request))
     response.delete_cookie(SESSION_COOKIE)
 

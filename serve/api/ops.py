@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from serve.api.deps import db, services
+from serve.api.deps import DB, services
 from serve.errors import APIError, error_responses
 from serve.models import Incident
 from serve.services import Services
@@ -30,7 +30,7 @@ def readyz(svc: Services = Depends(services)) -> dict:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(svc: Services = Depends(services), session: Session = Depends(db)) -> Response:
+def metrics(svc: Services = Depends(services), session: Session = DB) -> Response:
     svc.metrics.queue_depth.set(svc.queue.waiting)
     svc.metrics.incidents.clear()
     counts = session.execute(select(Incident.code, Incident.status, func.count()).group_by(Incident.code, Incident.status))

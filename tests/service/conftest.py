@@ -39,6 +39,7 @@ class LiveService:
         """Bearer headers for a person."""
         response = self.http.post("/v1/auth/login", json={"username": username, "password": password})
         assert response.status_code == 200, response.text
+        self.http.cookies.clear()  # the shared client must not carry the last login into other requests
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     def add_user(self, username: str, role: str, password: str = "password-123") -> dict[str, str]:
@@ -79,13 +80,31 @@ def service_settings(tmp_path, database_url, test_model) -> Settings:
 
 
 @pytest.fixture
-def live(service_settings):
-    server, thread, url = start_server(service_settings)
-    service = LiveService(url, service_settings)
-    yield service
-    service.http.close()
-    server.should_exit = True
-    thread.join(30)
+def live_factory(service_settings):
+    """Start servers with settings changed from the test defaults: `live_factory(detector_queue=1)`."""
+    running = []
+
+    def start(**changes) -> LiveService:
+        settings = service_settings.model_copy(update=changes)
+        server, thread, url = start_server(settings)
+        running.append((server, thread))
+        service = LiveService(url, settings)
+        running.append(service)
+        return service
+
+    yield start
+    for item in reversed(running):
+        if isinstance(item, LiveService):
+            item.http.close()
+        else:
+            server, thread = item
+            server.should_exit = True
+            thread.join(30)
+
+
+@pytest.fixture
+def live(live_factory) -> LiveService:
+    return live_factory()
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +123,18 @@ def camera_times():
         return [(now - timedelta(seconds=step_s * (count - 1 - i))).astimezone(shanghai) for i in range(count)]
 
     return times
+
+
+@pytest.fixture
+def escalate(live, street_jpeg, camera_times):
+    """Post the street photo from a camera, a minute apart up to now, until its incidents have become
+    violations (0201 fly-posters, 0501 stall) or are still pre-warnings (0506); returns the incidents
+    of the last answer and the camera times used."""
+
+    def post(camera_id: str, frames: int = 8) -> tuple[list[dict], list[datetime]]:
+        key, times = live.camera_key(camera_id), camera_times(frames, 60)
+        answers = [live.post_frame(camera_id, key, street_jpeg, f"{camera_id}-{i}", t) for i, t in enumerate(times)]
+        assert all(a.status_code == 200 for a in answers), answers[-1].text
+        return answers[-1].json()["incidents"], times
+
+    return post

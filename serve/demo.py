@@ -1,0 +1,83 @@
+"""`citypatrol demo`: play several cameras of the camera config against a running service.
+
+Each camera shows one real street scene from ../shared/datasets (chosen to suit its zones: walls
+→ facades, parking → street photos, bins → garbage), re-encoded with a little light change per
+frame as a real feed would be. Camera clocks run ~10× fast, inside the skew the service allows
+(±300 s by default), so pre-warnings with dwell times of 4–5 minutes become violations within
+about a minute of wall time; longer dwells (10–15 min) stay pre-warnings. Camera keys are issued
+straight in the service's database (same CITYPATROL_* settings), audited as actor "demo".
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+
+from cv.zones import CityConfig
+from serve.auth import issue_camera_key
+from serve.db import open_database
+from serve.settings import Settings
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+CLOCK_SPAN_S = 560  # camera time covered by a demo run: within ±300 s of now
+
+
+def _scene_for(camera, index: int) -> Path:
+    kinds = {zone.kind for _, zone in camera.zones}
+    folder = "facades" if "wall" in kinds and "no_parking" not in kinds else "street_vehicles"
+    if "bin_area" in kinds and index % 3 == 2:
+        folder = "garbage_bags"
+    images = sorted((DATASETS / folder / "images").glob("*.jpg"))
+    if not images:
+        raise SystemExit(f"no demo images in {DATASETS / folder}: the demo needs ../shared beside the repository")
+    return images[(index * 37) % len(images)]
+
+
+def _jittered(scene: np.ndarray, rng: np.random.Generator) -> bytes:
+    gain = rng.uniform(0.97, 1.03)
+    frame = cv2.convertScaleAbs(scene, alpha=gain, beta=rng.uniform(-3, 3))
+    return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes()
+
+
+def run_demo(url: str, cameras: int = 4, rounds: int = 20, interval_s: float = 3.0) -> int:
+    settings = Settings()
+    chosen = CityConfig.load(settings.cameras_config).cameras[:cameras]
+    engine, sessions = open_database(settings.resolved_database_url)
+    with sessions.begin() as session:
+        keys = {camera.id: issue_camera_key(session, camera.id, "demo") for camera in chosen}
+    engine.dispose()
+
+    scenes = {c.id: cv2.imread(str(_scene_for(c, i))) for i, c in enumerate(chosen)}
+    rng = np.random.default_rng(7)
+    start = datetime.now(UTC) - timedelta(seconds=CLOCK_SPAN_S / 2)
+    step = timedelta(seconds=CLOCK_SPAN_S / max(rounds - 1, 1))
+    print(f"citypatrol demo: {len(chosen)} cameras × {rounds} frames to {url}; camera clocks run "
+          f"{step.total_seconds() / interval_s:.0f}× fast so dwell times of a few minutes pass in about a minute")
+    violations: set[int] = set()
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for r in range(rounds):
+            captured_at = start + step * r
+            for camera in chosen:
+                response = http.post(
+                    f"/v1/cameras/{camera.id}/frames",
+                    content=_jittered(scenes[camera.id], rng),
+                    headers={"X-Camera-Key": keys[camera.id], "X-Frame-Id": f"demo-{captured_at.timestamp():.0f}",
+                             "X-Captured-At": captured_at.isoformat(), "Content-Type": "image/jpeg"},
+                )
+                if response.status_code != 200:
+                    print(f"  {camera.id}: {response.status_code} {response.json().get('code')}")
+                    continue
+                for incident in response.json()["incidents"]:
+                    if incident["change"] in ("opened", "escalated"):
+                        print(f"  {captured_at:%H:%M:%S} {camera.id:22} #{incident['id']:<4} {incident['code']:12} "
+                              f"{incident['change']:9} → {incident['status']}")
+                    if incident["status"] == "violation":
+                        violations.add(incident["id"])
+            time.sleep(interval_s)
+    print(f"done: {len(violations)} violations await review at {url}/")
+    return 0
