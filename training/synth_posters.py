@@ -741,7 +741,8 @@ def add_posters(image: np.ndarray, avoid_boxes: np.ndarray, rng: np.random.Gener
         region[solid] = idx
         placed_area.append(int(solid.sum()))
         patches.append((x0, y0, x0 + cw, y0 + ch))
-        jpeg_q.append(int(rng.integers(35, 90)))
+        # mostly near the sources' own quality (90): a blockier patch than its frame would be a tell
+        jpeg_q.append(int(rng.integers(70, 96)) if rng.random() < 0.85 else int(rng.integers(45, 70)))
 
     # JPEG artefacts on each poster (only where a poster is; the rest of the frame is untouched)
     for idx, (x0, y0, x1, y1) in enumerate(patches):
