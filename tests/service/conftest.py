@@ -138,3 +138,17 @@ def escalate(live, street_jpeg, camera_times):
         return answers[-1].json()["incidents"], times
 
     return post
+
+
+@pytest.fixture(scope="module")
+def module_live(tmp_path_factory, test_model):
+    """One server for a whole test module (SQLite), for tests that make many requests."""
+    folder = tmp_path_factory.mktemp("module-live")
+    settings = Settings(data_dir=folder, model=test_model, cameras_config=HERE / "city.yaml",
+                        admin_password=ADMIN_PASSWORD)
+    server, thread, url = start_server(settings)
+    service = LiveService(url, settings)
+    yield service
+    service.http.close()
+    server.should_exit = True
+    thread.join(30)
