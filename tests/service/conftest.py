@@ -15,8 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import create_engine, update
 
 from serve.app import create_app
+from serve.db import normalise_url
+from serve.models import Incident
 from serve.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -52,6 +55,19 @@ class LiveService:
         response = self.http.post(f"/v1/admin/cameras/{camera_id}/keys", headers=self.admin)
         assert response.status_code == 201, response.text
         return response.json()["key"]
+
+    def act(self, headers: dict[str, str], incident_id: int, action: str, **kwargs) -> httpx.Response:
+        """A review or dispatch action (confirm, reject, …) on an incident, as the person of `headers`."""
+        return self.http.post(f"/v1/incidents/{incident_id}/{action}", headers=headers, **kwargs)
+
+    def set_incident(self, incident_id: int, **values) -> None:
+        """Change an incident behind the service's back (e.g. a deadline that has passed)."""
+        engine = create_engine(normalise_url(self.settings.resolved_database_url))
+        try:
+            with engine.begin() as connection:
+                connection.execute(update(Incident).where(Incident.id == incident_id).values(**values))
+        finally:
+            engine.dispose()
 
     def post_frame(self, camera_id: str, key: str, image: bytes, frame_id: str, at: datetime,
                    content_type: str = "image/jpeg") -> httpx.Response:
