@@ -1,5 +1,51 @@
-"""Reports: pass rate per point × standard, backlog (to be written)."""
+"""Reports for supervisors: the pass-rate score sheet (JSON or CSV) and the backlog (serve/reports.py)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from serve import reports
+from serve.api.deps import DB, require, services
+from serve.auth import Principal, Role
+from serve.errors import APIError, error_responses
+from serve.services import Services
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=error_responses(401, 403))
+supervisor = require(Role.SUPERVISOR)
+
+
+@router.get(
+    "/pass-rate", response_model=reports.PassRateReport, responses={
+        **error_responses(422), 200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                      "description": "the report (JSON), or its score sheet as CSV with format=csv"}},
+    summary="Pass rate per evaluation point × 测评 standard, one observation per day",
+)
+def pass_rate(
+    first_day: date | None = Query(None, alias="from", description="first day (city time); default: 6 days before `to`"),
+    last_day: date | None = Query(None, alias="to", description="last day, included (city time); default: today"),
+    format: Literal["json", "csv"] = "json",
+    svc: Services = Depends(services), session: Session = DB, _: Principal = Depends(supervisor),
+):
+    now, city = datetime.now(UTC), svc.config.city
+    last_day = last_day or now.astimezone(city.tz).date()
+    first_day = first_day or last_day - timedelta(days=6)
+    if first_day > last_day:
+        raise APIError(422, "range_invalid", f"from {first_day} is after to {last_day}")
+    if (last_day - first_day).days >= reports.MAX_DAYS:
+        raise APIError(422, "range_too_long", f"a report covers at most {reports.MAX_DAYS} days")
+    report = reports.pass_rate(session, city, svc.config.rulebook, first_day, last_day, now)
+    if format == "csv":
+        return Response(reports.sheet_csv(report), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="pass-rate-{first_day}-{last_day}.csv"'})
+    return report
+
+
+@router.get("/backlog", response_model=reports.BacklogReport,
+            summary="Open and overdue cases and disposal time per department; review statistics per code and model")
+def backlog(session: Session = DB, _: Principal = Depends(supervisor)):
+    return reports.backlog(session, datetime.now(UTC))

@@ -9,22 +9,8 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, update
-
-from serve.db import normalise_url
-from serve.models import Incident
 
 CLEAN_JPEG = cv2.imencode(".jpg", np.full((640, 640, 3), 128, np.uint8))[1].tobytes()
-
-
-def set_incident(settings, incident_id: int, **values) -> None:
-    """Change an incident behind the service's back (a deadline that has passed)."""
-    engine = create_engine(normalise_url(settings.resolved_database_url))
-    try:
-        with engine.begin() as connection:
-            connection.execute(update(Incident).where(Incident.id == incident_id).values(**values))
-    finally:
-        engine.dispose()
 
 
 def first(incidents: list[dict], code: str, status: str = "violation") -> int:
@@ -34,10 +20,6 @@ def first(incidents: list[dict], code: str, status: str = "violation") -> int:
 @pytest.fixture
 def people(live):
     return {"operator": live.add_user("olga", "operator"), "supervisor": live.add_user("sam", "supervisor")}
-
-
-def act(live, headers, incident_id: int, action: str, **kwargs):
-    return live.http.post(f"/v1/incidents/{incident_id}/{action}", headers=headers, **kwargs)
 
 
 def test_posted_frames_become_a_confirmed_dispatched_resolved_and_closed_case(live, people, escalate, street_jpeg):
@@ -57,18 +39,18 @@ def test_posted_frames_become_a_confirmed_dispatched_resolved_and_closed_case(li
         assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
     assert live.http.get(detail["evidence"]["first"]["image_url"], headers=operator).content == street_jpeg
 
-    confirmed = act(live, operator, stall, "confirm", json={"comment": "摊位占道"})
+    confirmed = live.act(operator, stall, "confirm", json={"comment": "摊位占道"})
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["case_status"] == "confirmed" and confirmed.json()["case"]["reviewed_by"] == "olga"
 
-    dispatched = act(live, supervisor, stall, "dispatch").json()
+    dispatched = live.act(supervisor, stall, "dispatch").json()
     case = dispatched["case"]
     assert dispatched["case_status"] == "dispatched" and case["dispatched_to"] == "城管执法中队"  # the rule's
     deadline = datetime.fromisoformat(dispatched["deadline_at"])
     assert deadline - datetime.fromisoformat(case["dispatched_at"]) == timedelta(hours=2)  # 0501: 2 h
 
     photo = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))[1].tobytes()
-    resolved = act(live, supervisor, stall, "resolve", data={"note": "摊贩已劝离"},
+    resolved = live.act(supervisor, stall, "resolve", data={"note": "摊贩已劝离"},
                    files={"photo": ("after.jpg", photo, "image/jpeg")})
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["case"]["resolution_note"] == "摊贩已劝离"
@@ -78,7 +60,7 @@ def test_posted_frames_become_a_confirmed_dispatched_resolved_and_closed_case(li
     clean_at = times[-1] + timedelta(seconds=detail["clear_after_s"] + 1)
     cleared = live.post_frame("cam-a", live.camera_key("cam-a"), CLEAN_JPEG, "clean", clean_at).json()
     assert {"id": stall, "change": "cleared"}.items() <= next(i for i in cleared["incidents"] if i["id"] == stall).items()
-    closed = act(live, supervisor, stall, "close", json={"comment": "复核无摊位"}).json()
+    closed = live.act(supervisor, stall, "close", json={"comment": "复核无摊位"}).json()
     assert (closed["case_status"], closed["case"]["close_verification"]) == ("closed", "camera")
 
     history = closed["history"]
@@ -100,37 +82,37 @@ def test_rejections_need_a_listed_reason_and_corrections_keep_the_label(live, pe
     posters = [i["id"] for i in incidents if i["code"] == "0201"]
     operator, supervisor = people["operator"], people["supervisor"]
 
-    assert act(live, operator, posters[0], "reject", json={}).json()["code"] == "invalid_request"
-    assert act(live, operator, posters[0], "reject", json={"reason": "looks_fine"}).status_code == 422
-    other = act(live, operator, posters[0], "reject", json={"reason": "other"})
+    assert live.act(operator, posters[0], "reject", json={}).json()["code"] == "invalid_request"
+    assert live.act(operator, posters[0], "reject", json={"reason": "looks_fine"}).status_code == 422
+    other = live.act(operator, posters[0], "reject", json={"reason": "other"})
     assert (other.status_code, other.json()["code"]) == (422, "comment_required")
-    rejected = act(live, operator, posters[0], "reject", json={"reason": "false_detection", "comment": "门牌"}).json()
+    rejected = live.act(operator, posters[0], "reject", json={"reason": "false_detection", "comment": "门牌"}).json()
     assert (rejected["case_status"], rejected["review_outcome"], rejected["case"]["reject_reason"]) == (
         "rejected", "rejected", "false_detection")
 
     refused = {
-        "code_unknown": act(live, operator, posters[1], "correct", json={"code": "9999"}),
-        "correction_empty": act(live, operator, posters[1], "correct", json={"code": "0201"}),
-        "invalid_request": act(live, operator, posters[1], "correct", json={"box": [0.5, 0.5, 0.2, 0.9]}),
+        "code_unknown": live.act(operator, posters[1], "correct", json={"code": "9999"}),
+        "correction_empty": live.act(operator, posters[1], "correct", json={"code": "0201"}),
+        "invalid_request": live.act(operator, posters[1], "correct", json={"box": [0.5, 0.5, 0.2, 0.9]}),
     }
     for code, response in refused.items():
         assert (response.status_code, response.json()["code"]) == (422, code), response.text
     # A rejected review may be revised before dispatch: it was exposed garbage, drawn here.
-    corrected = act(live, operator, posters[0], "correct", json={"code": "0102", "box": [0.1, 0.2, 0.3, 0.4]}).json()
+    corrected = live.act(operator, posters[0], "correct", json={"code": "0102", "box": [0.1, 0.2, 0.3, 0.4]}).json()
     assert (corrected["case_status"], corrected["review_outcome"], corrected["effective_code"]) == (
         "confirmed", "corrected", "0102")
     assert (corrected["case"]["corrected_code"], corrected["case"]["corrected_box"], corrected["case"]["reject_reason"]) == (
         "0102", [0.1, 0.2, 0.3, 0.4], None)
     assert (corrected["code"], corrected["standard"]) == ("0201", "垃圾清运及时、分类收集，无积存垃圾")
-    box_only = act(live, operator, posters[1], "correct", json={"box": [0.2, 0.2, 0.4, 0.5]}).json()
+    box_only = live.act(operator, posters[1], "correct", json={"box": [0.2, 0.2, 0.4, 0.5]}).json()
     assert (box_only["effective_code"], box_only["case"]["corrected_box"]) == ("0201", [0.2, 0.2, 0.4, 0.5])
 
     # Dispatch goes by the corrected code's rule: 区环卫所 within 4 h (0201 would be 城管执法中队, 24 h).
-    dispatched = act(live, supervisor, posters[0], "dispatch").json()
+    dispatched = live.act(supervisor, posters[0], "dispatch").json()
     assert dispatched["case"]["dispatched_to"] == "区环卫所"
     assert datetime.fromisoformat(dispatched["deadline_at"]) - datetime.fromisoformat(
         dispatched["case"]["dispatched_at"]) == timedelta(hours=4)
-    elsewhere = act(live, supervisor, posters[1], "dispatch", json={"department": "某街道办"}).json()
+    elsewhere = live.act(supervisor, posters[1], "dispatch", json={"department": "某街道办"}).json()
     assert elsewhere["department"] == "某街道办"
     filtered = live.http.get("/v1/incidents", headers=operator, params={"code": "0102"}).json()
     assert [i["id"] for i in filtered["items"]] == [posters[0]]
@@ -144,7 +126,7 @@ def test_actions_the_state_does_not_allow_are_409_and_change_nothing(live, peopl
     prewarning, poster, stall = first(incidents, "0506", "prewarning"), first(incidents, "0201"), first(incidents, "0501")
 
     def refused(incident_id, action, code, **kwargs):
-        response = act(live, supervisor, incident_id, action, **kwargs)
+        response = live.act(supervisor, incident_id, action, **kwargs)
         assert (response.status_code, response.json()["code"]) == (409, code), (action, response.text)
 
     refused(prewarning, "confirm", "not_a_violation_yet")
@@ -152,17 +134,17 @@ def test_actions_the_state_does_not_allow_are_409_and_change_nothing(live, peopl
     refused(poster, "resolve", "invalid_transition", json={"note": "done"})
     refused(poster, "close", "invalid_transition")
     refused(poster, "reopen", "invalid_transition", json={"comment": "again"})
-    assert act(live, supervisor, stall, "confirm").status_code == 200  # admins and supervisors may review too
-    assert act(live, supervisor, stall, "dispatch").status_code == 200
+    assert live.act(supervisor, stall, "confirm").status_code == 200  # admins and supervisors may review too
+    assert live.act(supervisor, stall, "dispatch").status_code == 200
     refused(stall, "confirm", "invalid_transition")
     refused(stall, "reject", "invalid_transition", json={"reason": "duplicate"})
     refused(stall, "dispatch", "invalid_transition")
     refused(stall, "close", "invalid_transition")
-    assert act(live, supervisor, stall, "resolve", json={"note": "劝离"}).status_code == 200
+    assert live.act(supervisor, stall, "resolve", json={"note": "劝离"}).status_code == 200
     refused(stall, "close", "verification_required")  # the camera still sees the stall
     refused(stall, "close", "camera_not_verified", json={"verification": "camera"})
 
-    missing = act(live, supervisor, 999999, "confirm")
+    missing = live.act(supervisor, 999999, "confirm")
     assert (missing.status_code, missing.json()["code"]) == (404, "incident_not_found")
     assert live.http.get("/v1/incidents/999999", headers=supervisor).json()["code"] == "incident_not_found"
     untouched = live.http.get(f"/v1/incidents/{poster}", headers=supervisor).json()
@@ -170,7 +152,7 @@ def test_actions_the_state_does_not_allow_are_409_and_change_nothing(live, peopl
     stall_now = live.http.get(f"/v1/incidents/{stall}", headers=supervisor).json()
     assert [h["action"] for h in stall_now["history"]] == ["confirm", "dispatch", "resolve"]
 
-    closed = act(live, supervisor, stall, "close", json={"verification": "inspection"}).json()
+    closed = live.act(supervisor, stall, "close", json={"verification": "inspection"}).json()
     assert (closed["case_status"], closed["case"]["close_verification"]) == ("closed", "inspection")
 
 
@@ -186,12 +168,12 @@ def test_roles_decide_who_may_do_what(live, people, escalate):
         assert live.http.post(f"/v1/incidents/{stall}/confirm", headers=headers).status_code == 401
 
     assert live.http.get("/v1/incidents", headers=operator).json()["total"] == len(incidents)
-    assert act(live, operator, stall, "confirm").status_code == 200
+    assert live.act(operator, stall, "confirm").status_code == 200
     for action, body in (("dispatch", {}), ("resolve", {"note": "x"}), ("close", {}), ("reopen", {"comment": "x"})):
-        response = act(live, operator, stall, action, json=body)
+        response = live.act(operator, stall, action, json=body)
         assert (response.status_code, response.json()["code"]) == (403, "forbidden_role"), (action, response.text)
-    assert act(live, live.admin, stall, "dispatch").status_code == 200  # admin includes supervisor
-    assert act(live, live.admin, poster, "reject", json={"reason": "duplicate"}).status_code == 200
+    assert live.act(live.admin, stall, "dispatch").status_code == 200  # admin includes supervisor
+    assert live.act(live.admin, poster, "reject", json={"reason": "duplicate"}).status_code == 200
     history = live.http.get(f"/v1/incidents/{stall}", headers=operator).json()["history"]
     assert [(h["actor"], h["action"]) for h in history] == [("olga", "confirm"), ("admin", "dispatch")]
 
@@ -201,8 +183,8 @@ def test_cases_past_their_deadline_are_overdue_until_handled(live, people, escal
     late, on_time = [i["id"] for i in incidents if i["code"] == "0201"][:2]
     supervisor = people["supervisor"]
     for incident_id in (late, on_time):
-        assert act(live, supervisor, incident_id, "confirm").status_code == 200
-        assert act(live, supervisor, incident_id, "dispatch").status_code == 200
+        assert live.act(supervisor, incident_id, "confirm").status_code == 200
+        assert live.act(supervisor, incident_id, "dispatch").status_code == 200
 
     def overdue_ids() -> list[int]:
         page = live.http.get("/v1/incidents", headers=supervisor, params={"overdue": "true"}).json()
@@ -210,22 +192,22 @@ def test_cases_past_their_deadline_are_overdue_until_handled(live, people, escal
 
     assert overdue_ids() == []
     now = datetime.now(UTC)
-    set_incident(live.settings, late, deadline_at=now - timedelta(minutes=5))
+    live.set_incident(late, deadline_at=now - timedelta(minutes=5))
     assert overdue_ids() == [late]
     assert live.http.get(f"/v1/incidents/{late}", headers=supervisor).json()["overdue"] is True
     not_overdue = live.http.get("/v1/incidents", headers=supervisor, params={"overdue": "false"}).json()
     assert late not in [i["id"] for i in not_overdue["items"]] and not_overdue["total"] == len(incidents) - 1
 
     # Feedback after the deadline: still overdue until closed. Feedback in time: not overdue.
-    assert act(live, supervisor, late, "resolve", json={"note": "已清除"}).json()["overdue"] is True
-    resolved_at = datetime.fromisoformat(act(live, supervisor, on_time, "resolve", json={"note": "已清除"}).json()["case"]["resolved_at"])
-    set_incident(live.settings, on_time, deadline_at=resolved_at + timedelta(milliseconds=1))  # passed since
+    assert live.act(supervisor, late, "resolve", json={"note": "已清除"}).json()["overdue"] is True
+    resolved_at = datetime.fromisoformat(live.act(supervisor, on_time, "resolve", json={"note": "已清除"}).json()["case"]["resolved_at"])
+    live.set_incident(on_time, deadline_at=resolved_at + timedelta(milliseconds=1))  # passed since
     assert overdue_ids() == [late]
 
-    closed = act(live, supervisor, late, "close", json={"verification": "inspection"}).json()
+    closed = live.act(supervisor, late, "close", json={"verification": "inspection"}).json()
     assert closed["overdue"] is False and overdue_ids() == []
-    assert act(live, supervisor, late, "reopen", json={}).status_code == 422  # a reason is required
-    reopened = act(live, supervisor, late, "reopen", json={"comment": "又贴上了"}).json()
+    assert live.act(supervisor, late, "reopen", json={}).status_code == 422  # a reason is required
+    reopened = live.act(supervisor, late, "reopen", json={"comment": "又贴上了"}).json()
     assert (reopened["case_status"], reopened["overdue"], reopened["case"]["resolved_at"]) == ("dispatched", False, None)
     assert datetime.fromisoformat(reopened["deadline_at"]) > datetime.now(UTC) + timedelta(hours=23)  # 0201: 24 h
     assert reopened["history"][-1]["before"]["close_verification"] == "inspection"
@@ -235,8 +217,8 @@ def test_resolution_photo_as_base64_must_be_a_jpeg(live, people, escalate):
     incidents, _ = escalate("cam-a")
     stall = first(incidents, "0501")
     supervisor = people["supervisor"]
-    act(live, supervisor, stall, "confirm")
-    act(live, supervisor, stall, "dispatch")
+    live.act(supervisor, stall, "confirm")
+    live.act(supervisor, stall, "dispatch")
     png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
     jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
     cases = {
@@ -246,10 +228,10 @@ def test_resolution_photo_as_base64_must_be_a_jpeg(live, people, escalate):
         "invalid_request": {"photo_base64": base64.b64encode(jpeg).decode()},
     }
     for code, body in cases.items():
-        response = act(live, supervisor, stall, "resolve", json=body)
+        response = live.act(supervisor, stall, "resolve", json=body)
         assert 400 <= response.status_code < 500 and response.json()["code"] == code, (code, response.text)
     assert live.http.get(f"/v1/incidents/{stall}", headers=supervisor).json()["case_status"] == "dispatched"
-    resolved = act(live, supervisor, stall, "resolve", json={"note": "ok", "photo_base64": base64.b64encode(jpeg).decode()})
+    resolved = live.act(supervisor, stall, "resolve", json={"note": "ok", "photo_base64": base64.b64encode(jpeg).decode()})
     assert live.http.get(resolved.json()["case"]["resolution_photo_url"], headers=supervisor).content == jpeg
 
 
