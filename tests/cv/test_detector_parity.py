@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from cv import Detector
-from cv.geometry import box_iou
 
 CONF = 0.25
 
@@ -25,41 +24,15 @@ def _frames(paths) -> list[np.ndarray]:
     return images
 
 
-@pytest.fixture(scope="module")
-def ultralytics_yolo():
-    from training import offline
+def test_matches_ultralytics_predict(any_model, street_images):
+    """The export step's own parity check (training/export.py), on real frames of mixed shapes."""
+    from training.export import parity_check
 
-    offline.prepare()
-    from ultralytics import YOLO
-
-    return YOLO
-
-
-def test_matches_ultralytics_predict(any_model, street_images, ultralytics_yolo):
-    detector = Detector(any_model, conf=CONF)
-    reference = ultralytics_yolo(str(any_model), task="detect")
     frames = _frames(street_images)
     assert len(frames) >= 30
-    compared = 0
-    for frame in frames:
-        ours = detector.detect(frame)
-        theirs = reference.predict(frame, imgsz=640, rect=True, conf=CONF, verbose=False)[0].boxes
-        their_xyxy, their_conf, their_cls = theirs.xyxy.numpy(), theirs.conf.numpy(), theirs.cls.numpy().astype(int)
-        iou = box_iou(ours.xyxy, their_xyxy) if len(ours) and len(their_xyxy) else np.zeros((len(ours), len(their_xyxy)))
-        iou[ours.class_id[:, None] != their_cls[None, :]] = 0
-        matched_theirs = set()
-        for i in range(len(ours)):
-            j = int(iou[i].argmax()) if iou.shape[1] else -1
-            near_threshold = ours.confidence[i] < CONF + 1e-3
-            if j < 0 or iou[i, j] < 0.99:
-                assert near_threshold, f"box {ours.xyxy[i]} ({ours.names[i]} {ours.confidence[i]:.3f}) has no match"
-                continue
-            assert abs(ours.confidence[i] - their_conf[j]) <= 1e-3
-            matched_theirs.add(j)
-        missing = [j for j in range(len(their_xyxy)) if j not in matched_theirs and their_conf[j] >= CONF + 1e-3]
-        assert not missing, f"ultralytics found boxes we missed: {their_xyxy[missing]}"
-        compared += len(ours)
-    assert compared >= 30, "too few detections to call it parity"
+    result = parity_check(any_model, frames, imgsz=640, conf=CONF)
+    assert result["passed"], result["mismatches"]
+    assert result["boxes_matched"] >= 30, "too few detections to call it parity"
 
 
 def test_batch_matches_single_frames(test_model, street_images):
