@@ -19,9 +19,9 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from serve.api.deps import db, person, services
+from serve.api.deps import DB, person, services
 from serve.api.ingest import read_body
-from serve.auth import Principal
+from serve.auth import Principal, principal_for, request_token
 from serve.errors import APIError, error_responses
 from serve.incident_views import IncidentDetail, IncidentFilter, IncidentPage, incident_detail, list_incidents
 from serve.models import Incident
@@ -68,13 +68,13 @@ class ReopenIn(BaseModel):
 
 @router.get("", response_model=IncidentPage, summary="List incidents (newest first)", responses=error_responses(422))
 def list_(filters: Annotated[IncidentFilter, Query()], limit: int = Query(50, ge=1, le=500),
-          offset: int = Query(0, ge=0), svc: Services = Depends(services), session: Session = Depends(db),
+          offset: int = Query(0, ge=0), svc: Services = Depends(services), session: Session = DB,
           _: Principal = Depends(person)):
     return list_incidents(session, svc.config.city, filters, limit, offset, datetime.now(UTC))
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=error_responses(404))
-def detail(incident_id: int, svc: Services = Depends(services), session: Session = Depends(db),
+def detail(incident_id: int, svc: Services = Depends(services), session: Session = DB,
            _: Principal = Depends(person)):
     return incident_detail(session, svc.config.city, svc.config.rulebook, incident_id, datetime.now(UTC))
 
@@ -90,21 +90,21 @@ def _after(svc: Services, session: Session, incident: Incident) -> IncidentDetai
 @router.post("/{incident_id}/confirm", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Operator: a real violation, as detected")
 def confirm(incident_id: int, body: ActionIn | None = None, svc: Services = Depends(services),
-            session: Session = Depends(db), principal: Principal = Depends(person)):
+            session: Session = DB, principal: Principal = Depends(person)):
     body = body or ActionIn()
     return _after(svc, session, _desk(svc, session, principal).confirm(incident_id, body.comment))
 
 
 @router.post("/{incident_id}/reject", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Operator: a false alarm, with a reason")
-def reject(incident_id: int, body: RejectIn, svc: Services = Depends(services), session: Session = Depends(db),
+def reject(incident_id: int, body: RejectIn, svc: Services = Depends(services), session: Session = DB,
            principal: Principal = Depends(person)):
     return _after(svc, session, _desk(svc, session, principal).reject(incident_id, body.reason, body.comment))
 
 
 @router.post("/{incident_id}/correct", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Operator: a real violation, with another code and/or box (kept for retraining)")
-def correct(incident_id: int, body: CorrectIn, svc: Services = Depends(services), session: Session = Depends(db),
+def correct(incident_id: int, body: CorrectIn, svc: Services = Depends(services), session: Session = DB,
             principal: Principal = Depends(person)):
     incident = _desk(svc, session, principal).correct(incident_id, body.code, body.box, body.comment)
     return _after(svc, session, incident)
@@ -113,7 +113,7 @@ def correct(incident_id: int, body: CorrectIn, svc: Services = Depends(services)
 @router.post("/{incident_id}/dispatch", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Supervisor: send to a department; the disposal clock starts")
 def dispatch(incident_id: int, body: DispatchIn | None = None, svc: Services = Depends(services),
-             session: Session = Depends(db), principal: Principal = Depends(person)):
+             session: Session = DB, principal: Principal = Depends(person)):
     body = body or DispatchIn()
     return _after(svc, session, _desk(svc, session, principal).dispatch(incident_id, body.department, body.comment))
 
@@ -151,27 +151,34 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
             "photo": {"type": "string", "format": "binary"}}}},
     }}},
 )
-async def resolve(incident_id: int, request: Request, svc: Services = Depends(services),
-                  session: Session = Depends(db), principal: Principal = Depends(person)):
+async def resolve(incident_id: int, request: Request, svc: Services = Depends(services)):
+    # Not the per-request transaction: on SQLite it would hold the write lock while the photo uploads.
+    principal = await run_in_threadpool(_authenticate, svc, request)
     feedback, photo = await _resolution_from(request, svc.settings.max_frame_bytes)
 
     def apply() -> IncidentDetail:
-        incident = _desk(svc, session, principal).resolve(incident_id, feedback.note, photo, feedback.comment)
-        return _after(svc, session, incident)
+        with svc.sessions.begin() as session:
+            incident = _desk(svc, session, principal).resolve(incident_id, feedback.note, photo, feedback.comment)
+            return _after(svc, session, incident)
 
     return await run_in_threadpool(apply)
+
+
+def _authenticate(svc: Services, request: Request) -> Principal:
+    with svc.sessions.begin() as session:
+        return principal_for(session, request_token(request))
 
 
 @router.post("/{incident_id}/close", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Supervisor: close a resolved case after verification (camera or on site)")
 def close(incident_id: int, body: CloseIn | None = None, svc: Services = Depends(services),
-          session: Session = Depends(db), principal: Principal = Depends(person)):
+          session: Session = DB, principal: Principal = Depends(person)):
     body = body or CloseIn()
     return _after(svc, session, _desk(svc, session, principal).close(incident_id, body.verification, body.comment))
 
 
 @router.post("/{incident_id}/reopen", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Supervisor: back to the department with a new deadline")
-def reopen(incident_id: int, body: ReopenIn, svc: Services = Depends(services), session: Session = Depends(db),
+def reopen(incident_id: int, body: ReopenIn, svc: Services = Depends(services), session: Session = DB,
            principal: Principal = Depends(person)):
     return _after(svc, session, _desk(svc, session, principal).reopen(incident_id, body.comment))
