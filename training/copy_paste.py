@@ -153,7 +153,7 @@ def load_cutouts(garbage_dir: Path, image_names: list[str]) -> list[GarbageCutou
                 continue                                   # cut by the letterbox
             candidates.append((area, x0, y0, x1, y1, mask))
         candidates.sort(key=lambda c: -c[0])
-        for area, x0, y0, x1, y1, mask in candidates[:MAX_PER_IMAGE]:
+        for _, x0, y0, x1, y1, mask in candidates[:MAX_PER_IMAGE]:
             rgba = np.dstack([image[y0:y1, x0:x1], mask])
             s = MAX_SIDE / max(rgba.shape[:2])
             if s < 1:
@@ -517,7 +517,7 @@ def paste_garbage(image: np.ndarray, cutouts: list[GarbageCutout], avoid_boxes: 
             continue
         x, v, bw, span = anchor
         items = []
-        for k in range(count):
+        for _ in range(count):
             w_k = bw * (rng.uniform(0.6, 1.1) if count > 1 else 1.0)
             # a cut-out that is shrunk (crisp), else one blown up at most 1.5× (the CCTV sources are soft)
             pool = np.nonzero(native >= 1.6 * w_k)[0]
