@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages citypatrol needs beyond Python: installs only what is missing.
 set -euo pipefail
-packages=(fonts-wqy-microhei)
+# fonts-wqy-microhei: CJK font (synthetic fly-posters, Chinese in the browser tests); chromium: web page e2e tests
+packages=(fonts-wqy-microhei chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
