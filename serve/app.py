@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from sqlalchemy import func, select
 
+from serve import web
 from serve.api import admin, evidence, incidents, ingest, login, ops, reports
 from serve.auth import Role, create_user
 from serve.errors import install_error_handlers
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                                     "status": response.status_code, "ms": round((time.perf_counter() - started) * 1e3, 1)})
         return response
 
-    for router in (ops.router, login.router, ingest.router, incidents.router, reports.router, evidence.router, admin.router):
+    for router in (ops.router, login.router, ingest.router, incidents.router, reports.router, evidence.router, admin.router,
+                   web.router):
         app.include_router(router)
     return app
