@@ -2,7 +2,9 @@
 // 1 confirm · 2 reject (reason) · 3 correct (code and/or a box dragged on the frame) · ↑↓ ←→ move.
 "use strict";
 
-const state = { items: [], index: 0, details: new Map(), known: null, fresh: new Set(), box: null, busy: false };
+// done: reviewed here (a reload that raced the review must not bring them back); shown: the item on screen.
+const state = { items: [], index: 0, details: new Map(), known: null, fresh: new Set(), done: new Set(), shown: null,
+                box: null, busy: false };
 const $ = (id) => document.getElementById(id);
 
 function filters() {
@@ -41,6 +43,7 @@ async function fetchQueue() {
 async function loadQueue({ keep = true, announce = false } = {}) {
   const current = keep ? state.items[state.index] : null;
   const page = await fetchQueue();
+  page.items = page.items.filter((i) => !state.done.has(i.id));
   const ids = new Set(page.items.map((i) => i.id));
   if (state.known && announce) {
     const arrived = page.items.filter((i) => !state.known.has(i.id));
@@ -88,8 +91,9 @@ function detail(id) {
 }
 
 async function show() {
-  closePanels();
   const item = state.items[state.index];
+  if (item?.id !== state.shown) closePanels(); // a live reload keeps an open reject/correct panel
+  state.shown = item ? item.id : null;
   if (!item) return;
   const d = await detail(item.id);
   if (state.items[state.index] !== item) return; // moved on meanwhile
@@ -183,6 +187,7 @@ async function act(action, body) {
   }
   toast(`${t(`review.done.${action}`)} #${item.id} ${item.effective_code}`, "ok");
   // The reviewed item leaves the queue; the one after it comes up in its place.
+  state.done.add(item.id);
   state.items.splice(state.index, 1);
   state.total = Math.max(0, (state.total || 1) - 1);
   state.details.delete(item.id);

@@ -1,0 +1,166 @@
+"""An operator's and a supervisor's shift in a real browser: three violations reviewed with the keys
+(confirm, reject with a reason, correct the code), one dispatched from the cases page, and the
+reports showing it — each step checked on the page and in the database."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from serve.models import AuditEntry, Incident
+
+
+def queue_ids(page) -> list[int]:
+    return [int(i) for i in page.locator(".queue-item").evaluate_all("items => items.map(i => i.dataset.id)")]
+
+
+def gone_from_queue(page, incident_id: int) -> None:
+    expect(page.locator(f'.queue-item[data-id="{incident_id}"]')).to_have_count(0)
+
+
+def test_review_three_with_the_keyboard_dispatch_one_and_see_the_report_change(web_live, db, open_page, post_frames,
+                                                                                screenshot, rulebook):
+    incidents = post_frames("cam-a")
+    violations = [i for i in incidents if i["status"] == "violation"]
+    assert len(violations) >= 4
+    web_live.add_user("olga", "operator")
+    web_live.add_user("sam", "supervisor")
+
+    # The supervisor's reports before anyone reviewed: every observation passes, no cases.
+    supervisor = open_page("sam")
+    supervisor.goto("/reports")
+    expect(supervisor.locator("#overall-rate")).to_have_text("100.0%")
+    expect(supervisor.locator("#backlog-table tbody")).to_contain_text("暂无数据")
+    expect(supervisor.locator("#awaiting-review")).to_have_text(str(len(violations)))
+
+    operator = open_page("olga")
+    expect(operator.get_by_role("navigation")).to_contain_text("审核队列")
+    expect(operator.locator("#queue-count")).to_have_text(f"{len(violations)} 条待审")
+    expect(operator.locator("#live-status")).to_have_text("实时更新中")
+    ids = queue_ids(operator)
+    assert ids == sorted((v["id"] for v in violations), reverse=True)  # newest first
+    first, second, third = ids[:3]
+    with db() as session:
+        codes = {i.id: i.code for i in session.scalars(select(Incident).where(Incident.id.in_(ids[:4])))}
+    rule = rulebook.rules[codes[first]]
+    expect(operator.locator("#d-code")).to_have_text(codes[first])
+    expect(operator.locator("#d-standard")).to_have_text(rule.standard)
+    expect(operator.locator("#d-point")).to_have_text("人民路（中山路至解放路） · 主次干道")
+    expect(operator.locator("#frame-img")).to_have_attribute("src", re.compile(r"^/v1/evidence/"))
+    operator.wait_for_function("() => { const img = document.getElementById('frame-img'); "
+                               "return img.complete && img.naturalWidth > 0; }")
+    screenshot(operator, "review")
+
+    # 1: confirm. The next violation comes up in its place.
+    operator.keyboard.press("1")
+    gone_from_queue(operator, first)
+    expect(operator.locator("#d-code")).to_have_text(codes[second])
+    expect(operator.locator('.queue-item[aria-current="true"]')).to_have_attribute("data-id", str(second))
+
+    # 2: reject, with a reason picked by arrow key, submitted with Enter.
+    operator.keyboard.press("2")
+    expect(operator.locator("#reject-form")).to_be_visible()
+    operator.keyboard.press("ArrowDown")
+    expect(operator.locator('#reject-form input[value="exempt_location"]')).to_be_checked()
+    screenshot(operator, "review-reject")
+    operator.keyboard.press("Enter")
+    gone_from_queue(operator, second)
+    expect(operator.locator("#reject-form")).to_be_hidden()
+
+    # 3: correct the code: another code from the list, submitted with Enter.
+    operator.keyboard.press("3")
+    expect(operator.locator("#correct-form")).to_be_visible()
+    expect(operator.locator("#correct-code")).to_be_focused()
+    operator.keyboard.press("ArrowDown")
+    corrected = operator.locator("#correct-code").input_value()
+    assert corrected != codes[third] and corrected in rulebook.rules
+    operator.keyboard.press("Enter")
+    gone_from_queue(operator, third)
+    expect(operator.locator("#queue-count")).to_have_text(f"{len(violations) - 3} 条待审")
+    expect(operator.locator("#d-code")).to_have_text(codes[ids[3]])
+
+    with db() as session:
+        reviewed = {i.id: i for i in session.scalars(select(Incident).where(Incident.id.in_([first, second, third])))}
+        audit = session.execute(select(AuditEntry.incident_id, AuditEntry.actor, AuditEntry.action)
+                                .where(AuditEntry.incident_id.is_not(None)).order_by(AuditEntry.id)).all()
+        untouched = session.get(Incident, ids[3])
+    assert (reviewed[first].case_status, reviewed[first].review_outcome, reviewed[first].reviewed_by) == (
+        "confirmed", "confirmed", "olga")
+    assert (reviewed[second].case_status, reviewed[second].reject_reason) == ("rejected", "exempt_location")
+    assert (reviewed[third].case_status, reviewed[third].review_outcome, reviewed[third].corrected_code) == (
+        "confirmed", "corrected", corrected)
+    assert [tuple(a) for a in audit] == [(first, "olga", "confirm"), (second, "olga", "reject"),
+                                         (third, "olga", "correct")]
+    assert untouched.case_status == "new"
+
+    # The supervisor dispatches the confirmed one from the cases page, to the rule's department.
+    supervisor.goto("/cases")
+    row = supervisor.locator(f'tr[data-id="{first}"]')
+    expect(row).to_contain_text("待派遣")
+    expect(supervisor.locator(f'section[data-department="{rule.department}"]')).to_contain_text(f"#{first}")
+    row.get_by_role("button", name="派遣").click()
+    dialog = supervisor.locator("#case-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("派遣至")).to_have_value(rule.department)
+    dialog.get_by_label("备注").fill("请于时限内清理")
+    dialog.get_by_role("button", name="提交").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_contain_text("处置中")
+    expect(row).to_contain_text("剩余")
+    row.get_by_text("历史").click()
+    expect(row.locator(".history")).to_contain_text("olga 确认")
+    expect(row.locator(".history")).to_contain_text(f"sam 派遣 → {rule.department}：请于时限内清理")
+    screenshot(supervisor, "cases")
+
+    with db() as session:
+        case = session.get(Incident, first)
+    assert (case.case_status, case.dispatched_to) == ("dispatched", rule.department)
+    assert case.deadline_at - case.dispatched_at == timedelta(hours=rule.disposal_limit_h)
+
+    # The reports now show the failed standard and the department's open case.
+    supervisor.goto("/reports")
+    api = supervisor.request.get("/v1/reports/pass-rate").json()
+    assert api["overall"]["pass_rate"] < 1 and api["overall"]["failed"] >= 1
+    expect(supervisor.locator("#overall-rate")).to_have_text(f"{api['overall']['pass_rate'] * 100:.1f}%")
+    department_row = supervisor.locator(f'#backlog-table tr[data-department="{rule.department}"]')
+    expect(department_row.locator("td").nth(1)).to_have_text("1")  # open
+    expect(supervisor.locator("#awaiting-review")).to_have_text(str(len(violations) - 3))
+    expect(supervisor.locator("#chart-type g[data-name='主次干道']")).to_have_attribute(
+        "data-rate", str(next(g["pass_rate"] for g in api["by_point_type"] if g["name"] == "主次干道")))
+    expect(supervisor.locator("#chart-trend g[data-series='总体'] circle")).not_to_have_count(0)
+    screenshot(supervisor, "reports")
+
+    # The weekly report: printable, with the failing point, and its CSV.
+    supervisor.locator("#weekly-link").click()
+    supervisor.wait_for_url("**/reports/weekly**")
+    expect(supervisor.locator("#weekly-problems")).to_contain_text("人民路（中山路至解放路）")
+    expect(supervisor.locator("#weekly-cases")).to_contain_text(rule.department)
+    screenshot(supervisor, "weekly-report")
+    csv = supervisor.request.get(supervisor.get_by_role("link", name="下载 CSV").get_attribute("href"))
+    assert csv.ok and csv.headers["content-type"].startswith("text/csv")
+    assert "人民路（中山路至解放路）" in csv.text() and csv.text().startswith("\ufeffpoint_id,")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_drag_a_corrected_box_on_the_frame(web_live, db, open_page, post_frames):
+    post_frames("cam-a")
+    web_live.add_user("olga", "operator")
+    page = open_page("olga")
+    target = queue_ids(page)[0]
+    page.get_by_role("button", name="更正").click()
+    frame = page.locator("#frame-overlay").bounding_box()
+    page.mouse.move(frame["x"] + frame["width"] * 0.2, frame["y"] + frame["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(frame["x"] + frame["width"] * 0.5, frame["y"] + frame["height"] * 0.6, steps=5)
+    page.mouse.up()
+    expect(page.locator("#draw-box")).to_have_attribute("visibility", "visible")
+    page.get_by_role("button", name="提交").click()
+    gone_from_queue(page, target)
+    with db() as session:
+        incident = session.get(Incident, target)
+    assert incident.review_outcome == "corrected" and incident.corrected_code is None
+    assert incident.corrected_box == pytest.approx([0.2, 0.3, 0.5, 0.6], abs=0.01)
