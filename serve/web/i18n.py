@@ -170,7 +170,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reports.overdue": ("超期", "Overdue"),
     "reports.dispatched": ("累计派遣", "Dispatched"),
     "reports.resolved": ("已反馈", "Resolved"),
-    "reports.mean_h": ("平均处置时长（小时）", "Mean disposal (h)"),
+    "reports.mean_h": ("平均处置(小时)", "Mean disposal (h)"),
     "reports.precision": ("审核结果（模型现场准确率）", "Review outcomes (the model's field precision)"),
     "reports.code": ("事件类型", "Event type"),
     "reports.model": ("模型版本", "Model"),

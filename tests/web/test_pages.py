@@ -90,6 +90,7 @@ def test_a_new_violation_appears_in_the_queue_without_reloading(web_live, db, op
         expect(item.locator(".badge.fresh")).to_have_text("新")
     expect(page.get_by_role("status")).to_contain_text("条新违规")  # announced (as they became violations)
     assert page.evaluate("window.loadedOnce") is True
+    screenshot(page, "review-live")
     with db() as session:
         stored = session.scalar(select(func.count()).select_from(Incident).where(
             Incident.id.in_(arrived), Incident.camera_id == "cam-b", Incident.violation_at.is_not(None),
@@ -99,7 +100,7 @@ def test_a_new_violation_appears_in_the_queue_without_reloading(web_live, db, op
     # Filtering by camera narrows the queue to the new camera's violations.
     page.get_by_label("摄像头").select_option("cam-b")
     expect(page.locator("#queue-count")).to_have_text(f"{len(arrived)} 条待审")
-    screenshot(page, "review-live")
+    expect(page.locator('.queue-item[aria-current="true"]')).to_have_attribute("data-id", str(max(arrived)))
 
 
 def test_the_language_switch_shows_english_and_is_kept(web_live, open_page, post_frames):

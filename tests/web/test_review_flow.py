@@ -132,7 +132,6 @@ def test_review_three_with_the_keyboard_dispatch_one_and_see_the_report_change(w
     expect(supervisor.locator("#chart-type g[data-name='主次干道']")).to_have_attribute(
         "data-rate", str(next(g["pass_rate"] for g in api["by_point_type"] if g["name"] == "主次干道")))
     expect(supervisor.locator("#chart-trend g[data-series='总体'] circle")).not_to_have_count(0)
-    screenshot(supervisor, "reports")
 
     # The weekly report: printable, with the failing point, and its CSV.
     supervisor.locator("#weekly-link").click()

@@ -37,10 +37,12 @@ async function api(path, options = {}) {
   return body;
 }
 
+// Query strings; several values of one parameter are alternatives, comma-separated (code=0501,0506).
 function query(params) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
-    for (const v of [].concat(value)) if (v !== undefined && v !== null && v !== "") search.append(name, v);
+    const values = [].concat(value).filter((v) => v !== undefined && v !== null && v !== "");
+    if (values.length) search.set(name, values.join(","));
   }
   return search.toString();
 }

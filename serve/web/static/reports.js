@@ -21,9 +21,9 @@ function rateColour(rate) {
 // Horizontal bars, one per group, worst first (as the report orders them).
 function barChart(groups, label) {
   if (!groups.length) return el("p", { class: "empty" }, t("reports.none"));
-  const row = 30, left = 170, width = 560, height = groups.length * row + 24;
+  const row = 28, left = 120, width = 420, height = groups.length * row + 24;
   const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
-  const scale = (v) => left + v * (width - left - 130);
+  const scale = (v) => left + v * (width - left - 105);
   for (const tick of [0, 0.5, 1]) {
     chart.append(svg("line", { class: "grid", x1: scale(tick), x2: scale(tick), y1: 0, y2: height - 20 }));
     chart.append(svg("text", { x: scale(tick), y: height - 6, "text-anchor": "middle" }, `${tick * 100}%`));
@@ -42,7 +42,7 @@ function barChart(groups, label) {
 
 // Lines over the weeks: overall and each point type.
 function trendChart(weeks) {
-  const width = 1100, height = 260, left = 50, right = 170, top = 12, bottom = 30;
+  const width = 760, height = 250, left = 44, right = 130, top = 10, bottom = 26;
   const chart = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("reports.trend") });
   const x = (i) => left + (weeks.length === 1 ? 0 : (i * (width - left - right)) / (weeks.length - 1));
   const y = (rate) => top + (1 - rate) * (height - top - bottom);
@@ -60,7 +60,12 @@ function trendChart(weeks) {
     const line = svg("g", { "data-series": s.name });
     if (points.length) {
       line.append(svg("polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: colour, "stroke-width": s.width }));
-      for (const [px, py] of points) line.append(svg("circle", { cx: px, cy: py, r: 3, fill: colour }));
+      s.rates.forEach((rate, i) => {
+        if (rate === null) return;
+        const dot = svg("circle", { cx: x(i), cy: y(rate), r: 3.5, fill: colour, "data-rate": rate });
+        dot.append(svg("title", {}, `${s.name} ${weeks[i].first_day} – ${weeks[i].last_day}: ${formatRate(rate)}`));
+        line.append(dot);
+      });
     }
     line.append(svg("rect", { x: width - right + 14, y: top + k * 20, width: 12, height: 12, fill: colour }));
     line.append(svg("text", { x: width - right + 32, y: top + k * 20 + 11 }, s.name));

@@ -54,7 +54,8 @@ async function loadQueue({ keep = true, announce = false } = {}) {
   state.items = page.items;
   state.total = page.total;
   const at = current ? state.items.findIndex((i) => i.id === current.id) : -1;
-  state.index = at >= 0 ? at : Math.min(state.index, Math.max(0, state.items.length - 1));
+  // The item on screen stays; if it left (a colleague reviewed it), the one after it comes up.
+  state.index = at >= 0 ? at : keep ? Math.min(state.index, Math.max(0, state.items.length - 1)) : 0;
   renderList();
   await show();
 }
