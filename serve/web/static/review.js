@@ -82,7 +82,8 @@ function detail(id) {
   if (!state.details.has(id)) {
     const promise = api(`/v1/incidents/${id}`).then((d) => {
       // Preload the images, so that the next item comes up at once.
-      for (const url of [d.evidence.best.annotated_url, d.evidence.best.image_url]) if (url) new Image().src = url;
+      for (const url of [d.evidence.best.annotated_url, d.evidence.best.image_url, d.evidence.first.annotated_url,
+                         d.evidence.last.annotated_url]) if (url) new Image().src = url;
       return d;
     });
     promise.catch(() => state.details.delete(id));
@@ -100,7 +101,12 @@ async function show() {
   if (state.items[state.index] !== item) return; // moved on meanwhile
   for (const next of state.items.slice(state.index + 1, state.index + 3)) detail(next.id);
 
-  $("frame-img").src = d.evidence.best.annotated_url || d.evidence.best.image_url || "";
+  showFrame(d, "best");
+  for (const thumb of document.querySelectorAll(".thumb")) {
+    const frame = d.evidence[thumb.dataset.which];
+    thumb.querySelector("img").src = frame.annotated_url || frame.image_url || "";
+    thumb.querySelector(".thumb-time").textContent = formatTime(frame.captured_at);
+  }
   $("d-code").textContent = d.effective_code;
   $("d-name").textContent = LANG === "zh" || !d.name_en ? d.name || "" : d.name_en;
   $("d-standard").textContent = d.standard || "—";
@@ -113,6 +119,13 @@ async function show() {
   $("d-hits").textContent = String(d.sightings.count);
   $("d-status").textContent = t(`status.${d.status}`);
   drawCrop(d);
+}
+
+// The main frame: the best one by default, or the first or latest sighting's.
+function showFrame(d, which) {
+  const frame = d.evidence[which];
+  $("frame-img").src = frame.annotated_url || frame.image_url || "";
+  for (const thumb of document.querySelectorAll(".thumb")) thumb.setAttribute("aria-pressed", String(thumb.dataset.which === which));
 }
 
 // A close-up of the evidence box, cut from the frame as the camera sent it.
@@ -201,6 +214,10 @@ function clearDetails() {
   $("frame-img").removeAttribute("src");
   for (const id of ["d-code", "d-name", "d-standard", "d-point", "d-department", "d-camera", "d-first", "d-duration",
                     "d-score", "d-hits", "d-status"]) $(id).textContent = "";
+  for (const thumb of document.querySelectorAll(".thumb")) {
+    thumb.querySelector("img").removeAttribute("src");
+    thumb.querySelector(".thumb-time").textContent = "";
+  }
   const canvas = $("crop");
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
 }
@@ -259,6 +276,12 @@ function wireActions() {
   $("go-prev").addEventListener("click", () => move(-1));
   $("go-next").addEventListener("click", () => move(1));
   $("correct-box-clear").addEventListener("click", () => setBox(null));
+  for (const thumb of document.querySelectorAll(".thumb")) {
+    thumb.addEventListener("click", async () => {
+      const item = state.items[state.index];
+      if (item) showFrame(await detail(item.id), thumb.dataset.which);
+    });
+  }
   for (const id of ["reject-form", "correct-form"]) submitOnEnter($(id));
   $("reject-form").addEventListener("submit", (event) => {
     event.preventDefault();
