@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,6 +27,9 @@ router = APIRouter(prefix="/v1/web", tags=["web page"], responses=error_response
 
 POLL_S = 1.0  # how often the stream looks for new violations
 HEARTBEAT_S = 15.0  # a comment line keeps proxies from closing a quiet stream
+# A stream ends after this long and the browser reconnects at once (EventSource does): a server
+# that is shutting down waits for open responses, and would otherwise wait for every open page.
+STREAM_S = 30.0
 
 
 def violation_counts(svc: Services) -> dict[str, int]:
@@ -41,14 +45,14 @@ def violation_counts(svc: Services) -> dict[str, int]:
 
 @router.get("/live", include_in_schema=False)
 async def live(request: Request, svc: Services = Depends(services), _: Principal = Depends(person)):
-    """Server-sent events: `event: violations` with the counts whenever a violation is raised or
-    reviewed (the page then reloads its queue with its own filters). Not in the OpenAPI document:
-    the stream does not end."""
+    """Server-sent events: `event: violations` with the counts when the stream opens and whenever a
+    violation is raised or reviewed (the page then reloads its queue with its own filters). Each
+    stream lasts STREAM_S and the browser reconnects. Not in the OpenAPI document (a stream)."""
 
     async def stream() -> AsyncIterator[str]:
-        last, quiet = None, 0.0
-        yield "retry: 3000\n\n"
-        while not await request.is_disconnected():
+        last, quiet, ends = None, 0.0, time.monotonic() + STREAM_S
+        yield "retry: 1000\n\n"
+        while time.monotonic() < ends and not await request.is_disconnected():
             counts = await run_in_threadpool(violation_counts, svc)
             if counts != last:
                 last, quiet = counts, 0.0

@@ -313,8 +313,18 @@ function wireActions() {
 function wireLive() {
   const status = $("live-status");
   const source = new EventSource("/v1/web/live");
-  source.addEventListener("open", () => { status.dataset.state = "on"; status.textContent = t("live.on"); });
-  source.addEventListener("error", () => { status.dataset.state = "off"; status.textContent = t("live.off"); });
+  let lost;
+  // The server ends each stream after a while and the browser reconnects at once: only a
+  // connection that stays lost for a few seconds is shown as interrupted.
+  source.addEventListener("open", () => {
+    clearTimeout(lost);
+    status.dataset.state = "on";
+    status.textContent = t("live.on");
+  });
+  source.addEventListener("error", () => {
+    clearTimeout(lost);
+    lost = setTimeout(() => { status.dataset.state = "off"; status.textContent = t("live.off"); }, 4000);
+  });
   source.addEventListener("violations", () => loadQueue({ announce: true }));
 }
 
