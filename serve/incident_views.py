@@ -7,8 +7,10 @@ incident whose point or code they no longer list still shows, with those fields 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import ColumnElement, func, not_, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,28 @@ from serve.review import overdue_condition
 # The code people agreed on (a correction's), and who answers for the case now.
 effective_code = func.coalesce(Incident.corrected_code, Incident.code)
 responsible_department = func.coalesce(Incident.dispatched_to, Incident.department)
+
+
+def iso_text(value: object) -> object:
+    """Refuse numbers where an ISO 8601 date or time is documented (pydantic would read them as Unix time)."""
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("expected ISO 8601 text, e.g. 2026-11-23 or 2026-11-23T08:00:00+08:00")
+
+
+def _one_of(choices: type[StrEnum]) -> str:
+    one = "|".join(choices)
+    return rf"^\s*({one})\s*(,\s*({one})\s*)*$"
+
+
+def _alternatives(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
+Alternatives = Annotated[str | None, Field(min_length=1, max_length=1000)]
 
 
 def evidence_url(sha256: str | None) -> str | None:
@@ -139,29 +163,34 @@ class IncidentFilter(BaseModel):
     """Each field narrows the list; several values of one field are alternatives."""
 
     model_config = ConfigDict(populate_by_name=True)
-    status: list[IncidentStatus] | None = Field(None, description="camera lifecycle, e.g. violation")
-    case_status: list[CaseStatus] | None = None
-    code: list[str] | None = Field(None, description="event code (the corrected one where corrected)")
-    point: list[str] | None = Field(None, description="evaluation point id")
-    point_type: list[str] | None = Field(None, description="测评点位类型, e.g. 主次干道")
-    district: list[str] | None = None
-    department: list[str] | None = Field(None, description="the responsible department")
-    camera: list[str] | None = None
-    seen_from: AwareDatetime | None = Field(None, alias="from", description="seen at or after this time")
-    seen_to: AwareDatetime | None = Field(None, alias="to", description="seen before this time")
+    # Several values, comma-separated, are alternatives: code=0501,0506.
+    status: str | None = Field(None, pattern=_one_of(IncidentStatus),
+                               description="camera lifecycle: prewarning, violation, dismissed, cleared")
+    case_status: str | None = Field(None, pattern=_one_of(CaseStatus),
+                                    description="new, confirmed, rejected, dispatched, resolved, closed")
+    code: Alternatives = Field(None, description="event code (the corrected one where corrected)")
+    point: Alternatives = Field(None, description="evaluation point id")
+    point_type: Alternatives = Field(None, description="测评点位类型, e.g. 主次干道")
+    district: Alternatives = None
+    department: Alternatives = Field(None, description="the responsible department")
+    camera: Alternatives = None
+    seen_from: IsoTime | None = Field(None, alias="from", description="seen at or after this time")
+    seen_to: IsoTime | None = Field(None, alias="to", description="seen before this time")
     overdue: bool | None = None
 
     def conditions(self, city: CityConfig, now: datetime) -> list[ColumnElement[bool]]:
         conditions = []
-        for column, values in ((Incident.status, self.status), (Incident.case_status, self.case_status),
-                               (effective_code, self.code), (Incident.point_id, self.point),
-                               (responsible_department, self.department), (Incident.camera_id, self.camera)):
-            if values:
-                conditions.append(column.in_(values))
-        if self.point_type:
-            conditions.append(Incident.point_id.in_([p.id for p in city.points if p.type in self.point_type]))
-        if self.district:
-            conditions.append(Incident.point_id.in_([p.id for p in city.points if p.district in self.district]))
+        for column, value in ((Incident.status, self.status), (Incident.case_status, self.case_status),
+                              (effective_code, self.code), (Incident.point_id, self.point),
+                              (responsible_department, self.department), (Incident.camera_id, self.camera)):
+            if value is not None:
+                conditions.append(column.in_(_alternatives(value)))
+        if self.point_type is not None:
+            types = _alternatives(self.point_type)
+            conditions.append(Incident.point_id.in_([p.id for p in city.points if p.type in types]))
+        if self.district is not None:
+            districts = _alternatives(self.district)
+            conditions.append(Incident.point_id.in_([p.id for p in city.points if p.district in districts]))
         if self.seen_from is not None:
             conditions.append(Incident.last_seen >= self.seen_from)
         if self.seen_to is not None:

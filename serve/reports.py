@@ -28,7 +28,7 @@ from serve.models import CaseStatus, Frame, Incident
 from serve.review import ReviewOutcome, overdue_condition
 
 WINDOW = "one calendar day in the city's time zone"
-MAX_DAYS = 366
+ONE_DAY = timedelta(days=1)
 CONFIRMED_OUTCOMES = (ReviewOutcome.CONFIRMED, ReviewOutcome.CORRECTED)
 
 
@@ -84,27 +84,15 @@ def day_start(day: date, city: CityConfig) -> datetime:
 
 def pass_rate(session: Session, city: CityConfig, rulebook: Rulebook, first_day: date, last_day: date,
               now: datetime) -> PassRateReport:
-    days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+    """The score sheet for the days `first_day` … `last_day` (city time, both included; none if reversed)."""
     assessments = _assessments(city, rulebook)
-    observed = _observed_days(session, city, days)
-    start, end = day_start(first_day, city), day_start(last_day + timedelta(days=1), city)
-
-    confirmed = session.scalars(select(Incident).where(
-        Incident.review_outcome.in_(CONFIRMED_OUTCOMES), Incident.violation_at < end))
-    for incident in confirmed:
-        rule = rulebook.rules.get(incident.corrected_code or incident.code)
-        gone = incident.ended_at or incident.closed_at or now
-        if rule is None or gone < start:
-            continue
-        try:
-            point = city.point(incident.point_id)
-        except KeyError:  # a point the camera config in force no longer lists
-            continue
-        # A confirmed violation shows the standard applies there, even where the zones say otherwise.
-        assessment = assessments.setdefault((point.id, rule.standard), _Assessment(point, rule.standard))
-        assessment.codes.add(incident.corrected_code or incident.code)
-        assessment.failed_days.update(d for d in days if incident.violation_at < day_start(d + timedelta(days=1), city)
-                                      and gone >= day_start(d, city))
+    observed: dict[str, set[date]] = defaultdict(set)
+    useful = _useful_days(session, city, first_day, last_day, now)
+    if useful is not None:
+        for day in _days(*useful):
+            for point_id in _observed_points(session, city, day):
+                observed[point_id].add(day)
+        _mark_failures(session, city, rulebook, assessments, *useful, now)
 
     sheet = []
     for (point_id, standard), a in sorted(assessments.items()):
@@ -143,17 +131,53 @@ def _assessments(city: CityConfig, rulebook: Rulebook) -> dict[tuple[str, str], 
     return assessments
 
 
-def _observed_days(session: Session, city: CityConfig, days: list[date]) -> dict[str, set[date]]:
-    """Per point, the days on which a camera that sees it sent at least one frame."""
+def _useful_days(session: Session, city: CityConfig, first_day: date, last_day: date,
+                 now: datetime) -> tuple[date, date] | None:
+    """The requested days that can hold anything: from the first frame ever to the last one (or today).
+    Skipping the others keeps a report over any range cheap."""
+    first, last = session.execute(select(func.min(Frame.captured_at), func.max(Frame.captured_at))).one()
+    if first is None:
+        return None
+    lo = max(first_day, _local_day(first, city))
+    hi = min(last_day, max(_local_day(last, city), _local_day(now, city)))
+    return (lo, hi) if lo <= hi else None
+
+
+def _mark_failures(session: Session, city: CityConfig, rulebook: Rulebook,
+                   assessments: dict[tuple[str, str], _Assessment], lo: date, hi: date, now: datetime) -> None:
+    """Mark the days on which a confirmed violation of a standard was open at a point."""
+    confirmed = session.scalars(select(Incident).where(
+        Incident.review_outcome.in_(CONFIRMED_OUTCOMES), Incident.violation_at < day_start(hi + ONE_DAY, city)))
+    for incident in confirmed:
+        code = incident.corrected_code or incident.code
+        rule, gone = rulebook.rules.get(code), incident.ended_at or incident.closed_at or now
+        try:
+            point = city.point(incident.point_id)
+        except KeyError:  # a point the camera config in force no longer lists
+            continue
+        if rule is None or gone < day_start(lo, city):
+            continue
+        # A confirmed violation shows the standard applies there, even where the zones say otherwise.
+        assessment = assessments.setdefault((point.id, rule.standard), _Assessment(point, rule.standard))
+        assessment.codes.add(code)
+        assessment.failed_days.update(_days(max(lo, _local_day(incident.violation_at, city)),
+                                            min(hi, _local_day(gone, city))))
+
+
+def _observed_points(session: Session, city: CityConfig, day: date) -> set[str]:
+    """The points seen on `day` by a camera that sent at least one frame that day."""
+    cameras = session.scalars(select(Frame.camera_id).distinct().where(
+        Frame.captured_at >= day_start(day, city), Frame.captured_at < day_start(day + ONE_DAY, city)))
     points_of = {camera.id: [view.point for view in camera.views] for camera in city.cameras}
-    observed: dict[str, set[date]] = defaultdict(set)
-    for day in days:
-        cameras = session.scalars(select(Frame.camera_id).distinct().where(
-            Frame.captured_at >= day_start(day, city), Frame.captured_at < day_start(day + timedelta(days=1), city)))
-        for camera_id in cameras:
-            for point_id in points_of.get(camera_id, ()):
-                observed[point_id].add(day)
-    return observed
+    return {point_id for camera_id in cameras for point_id in points_of.get(camera_id, ())}
+
+
+def _local_day(moment: datetime, city: CityConfig) -> date:
+    return moment.astimezone(city.tz).date()
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _rate(passed: int, observations: int) -> float | None:

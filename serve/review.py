@@ -104,16 +104,6 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def valid_box(box: list[float]) -> list[float]:
-    """A relative xyxy box with positive size inside the frame (ValueError otherwise)."""
-    if len(box) != 4:
-        raise ValueError("a box is [x1, y1, x2, y2]")
-    x1, y1, x2, y2 = box
-    if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
-        raise ValueError("a box is relative to the frame: 0 ≤ x1 < x2 ≤ 1 and 0 ≤ y1 < y2 ≤ 1")
-    return [float(v) for v in box]
-
-
 class CaseDesk:
     """People's actions on incidents, in the caller's session (one transaction per request)."""
 
@@ -145,8 +135,10 @@ class CaseDesk:
             new_code = code if code != incident.code else None
             if new_code is None and box is None:
                 raise APIError(422, "correction_empty", "a correction needs another code or a corrected box")
+            if box is not None and not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+                raise APIError(422, "box_invalid", "a box is relative xyxy: 0 ≤ x1 < x2 ≤ 1 and 0 ≤ y1 < y2 ≤ 1")
             self._review(incident, ReviewOutcome.CORRECTED, corrected_code=new_code,
-                         corrected_box=None if box is None else valid_box(box))
+                         corrected_box=None if box is None else [float(v) for v in box])
         return incident
 
     def dispatch(self, incident_id: int, department: str | None = None, comment: str | None = None) -> Incident:

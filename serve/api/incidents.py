@@ -9,13 +9,12 @@ answers with the incident as it is afterwards; a state that does not allow it is
 from __future__ import annotations
 
 import base64
-import binascii
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -25,11 +24,12 @@ from serve.auth import Principal, principal_for, request_token
 from serve.errors import APIError, error_responses
 from serve.incident_views import IncidentDetail, IncidentFilter, IncidentPage, incident_detail, list_incidents
 from serve.models import Incident
-from serve.review import CaseDesk, RejectReason, Verification, valid_box
+from serve.review import CaseDesk, RejectReason, Verification
 from serve.services import Services
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"], responses=error_responses(401))
 ACTION_ERRORS = error_responses(403, 404, 409, 422)
+IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the incident's id")]  # an SQL INTEGER
 
 
 class ActionIn(BaseModel):
@@ -41,9 +41,9 @@ class RejectIn(ActionIn):
 
 
 class CorrectIn(ActionIn):
-    code: str | None = Field(None, max_length=32, description="the right event code (one the rulebook lists)")
-    box: Annotated[list[float], AfterValidator(valid_box)] | None = Field(
-        None, description="the right box, relative xyxy [x1, y1, x2, y2] in 0–1")
+    code: str | None = Field(None, min_length=1, max_length=32, description="the right event code (one the rulebook lists)")
+    box: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        None, min_length=4, max_length=4, description="the right box, relative xyxy [x1, y1, x2, y2] (x1 < x2, y1 < y2)")
 
 
 class DispatchIn(ActionIn):
@@ -53,7 +53,8 @@ class DispatchIn(ActionIn):
 
 class ResolveIn(ActionIn):
     note: str = Field(min_length=1, max_length=4000, description="what the department did")
-    photo_base64: str | None = Field(None, description="a JPEG of the place afterwards, base64")
+    photo_base64: str | None = Field(None, description="a JPEG of the place afterwards, base64",
+                                     pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 
 
 class CloseIn(ActionIn):
@@ -66,15 +67,24 @@ class ReopenIn(BaseModel):
     comment: str = Field(min_length=1, max_length=2000, description="why the disposal did not hold")
 
 
-@router.get("", response_model=IncidentPage, summary="List incidents (newest first)", responses=error_responses(422))
+def single_valued_query(request: Request) -> None:
+    """A query parameter given twice is ambiguous (alternatives are comma-separated): refuse it."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise APIError(422, "parameter_repeated", f"give {', '.join(repeated)} once; separate alternatives by commas")
+
+
+@router.get("", response_model=IncidentPage, summary="List incidents (newest first)", responses=error_responses(422),
+            dependencies=[Depends(single_valued_query)])
 def list_(filters: Annotated[IncidentFilter, Query()], limit: int = Query(50, ge=1, le=500),
-          offset: int = Query(0, ge=0), svc: Services = Depends(services), session: Session = DB,
+          offset: int = Query(0, ge=0, le=2**31 - 1), svc: Services = Depends(services), session: Session = DB,
           _: Principal = Depends(person)):
     return list_incidents(session, svc.config.city, filters, limit, offset, datetime.now(UTC))
 
 
-@router.get("/{incident_id}", response_model=IncidentDetail, responses=error_responses(404))
-def detail(incident_id: int, svc: Services = Depends(services), session: Session = DB,
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=error_responses(404, 422))
+def detail(incident_id: IncidentId, svc: Services = Depends(services), session: Session = DB,
            _: Principal = Depends(person)):
     return incident_detail(session, svc.config.city, svc.config.rulebook, incident_id, datetime.now(UTC))
 
@@ -89,7 +99,7 @@ def _after(svc: Services, session: Session, incident: Incident) -> IncidentDetai
 
 @router.post("/{incident_id}/confirm", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Operator: a real violation, as detected")
-def confirm(incident_id: int, body: ActionIn | None = None, svc: Services = Depends(services),
+def confirm(incident_id: IncidentId, body: ActionIn | None = None, svc: Services = Depends(services),
             session: Session = DB, principal: Principal = Depends(person)):
     body = body or ActionIn()
     return _after(svc, session, _desk(svc, session, principal).confirm(incident_id, body.comment))
@@ -97,14 +107,14 @@ def confirm(incident_id: int, body: ActionIn | None = None, svc: Services = Depe
 
 @router.post("/{incident_id}/reject", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Operator: a false alarm, with a reason")
-def reject(incident_id: int, body: RejectIn, svc: Services = Depends(services), session: Session = DB,
+def reject(incident_id: IncidentId, body: RejectIn, svc: Services = Depends(services), session: Session = DB,
            principal: Principal = Depends(person)):
     return _after(svc, session, _desk(svc, session, principal).reject(incident_id, body.reason, body.comment))
 
 
 @router.post("/{incident_id}/correct", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Operator: a real violation, with another code and/or box (kept for retraining)")
-def correct(incident_id: int, body: CorrectIn, svc: Services = Depends(services), session: Session = DB,
+def correct(incident_id: IncidentId, body: CorrectIn, svc: Services = Depends(services), session: Session = DB,
             principal: Principal = Depends(person)):
     incident = _desk(svc, session, principal).correct(incident_id, body.code, body.box, body.comment)
     return _after(svc, session, incident)
@@ -112,7 +122,7 @@ def correct(incident_id: int, body: CorrectIn, svc: Services = Depends(services)
 
 @router.post("/{incident_id}/dispatch", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Supervisor: send to a department; the disposal clock starts")
-def dispatch(incident_id: int, body: DispatchIn | None = None, svc: Services = Depends(services),
+def dispatch(incident_id: IncidentId, body: DispatchIn | None = None, svc: Services = Depends(services),
              session: Session = DB, principal: Principal = Depends(person)):
     body = body or DispatchIn()
     return _after(svc, session, _desk(svc, session, principal).dispatch(incident_id, body.department, body.comment))
@@ -133,11 +143,8 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
             feedback = ResolveIn.model_validate_json(body or b"{}")
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-    if feedback.photo_base64 is not None:
-        try:
-            photo = base64.b64decode(feedback.photo_base64, validate=True)
-        except binascii.Error:
-            raise APIError(422, "photo_invalid", "photo_base64 is not valid base64") from None
+    if feedback.photo_base64 is not None:  # valid base64: the schema's pattern says so
+        photo = base64.b64decode(feedback.photo_base64)
     return feedback, photo
 
 
@@ -147,11 +154,11 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": ResolveIn.model_json_schema()},
         "multipart/form-data": {"schema": {"type": "object", "required": ["note"], "properties": {
-            "note": {"type": "string"}, "comment": {"type": "string"},
+            "note": {"type": "string", "minLength": 1, "maxLength": 4000}, "comment": {"type": "string", "maxLength": 2000},
             "photo": {"type": "string", "format": "binary"}}}},
     }}},
 )
-async def resolve(incident_id: int, request: Request, svc: Services = Depends(services)):
+async def resolve(incident_id: IncidentId, request: Request, svc: Services = Depends(services)):
     # Not the per-request transaction: on SQLite it would hold the write lock while the photo uploads.
     principal = await run_in_threadpool(_authenticate, svc, request)
     feedback, photo = await _resolution_from(request, svc.settings.max_frame_bytes)
@@ -171,7 +178,7 @@ def _authenticate(svc: Services, request: Request) -> Principal:
 
 @router.post("/{incident_id}/close", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Supervisor: close a resolved case after verification (camera or on site)")
-def close(incident_id: int, body: CloseIn | None = None, svc: Services = Depends(services),
+def close(incident_id: IncidentId, body: CloseIn | None = None, svc: Services = Depends(services),
           session: Session = DB, principal: Principal = Depends(person)):
     body = body or CloseIn()
     return _after(svc, session, _desk(svc, session, principal).close(incident_id, body.verification, body.comment))
@@ -179,6 +186,6 @@ def close(incident_id: int, body: CloseIn | None = None, svc: Services = Depends
 
 @router.post("/{incident_id}/reopen", response_model=IncidentDetail, responses=ACTION_ERRORS,
              summary="Supervisor: back to the department with a new deadline")
-def reopen(incident_id: int, body: ReopenIn, svc: Services = Depends(services), session: Session = DB,
+def reopen(incident_id: IncidentId, body: ReopenIn, svc: Services = Depends(services), session: Session = DB,
            principal: Principal = Depends(person)):
     return _after(svc, session, _desk(svc, session, principal).reopen(incident_id, body.comment))
