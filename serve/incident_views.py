@@ -61,7 +61,8 @@ class IncidentSummary(BaseModel):
     point_type: str | None
     zone_id: str
     status: IncidentStatus = Field(description="what the cameras say: prewarning, violation, dismissed, cleared")
-    case_status: CaseStatus = Field(description="what people did: new, confirmed, rejected, dispatched, resolved, closed")
+    case_status: CaseStatus = Field(
+        description="what people did: new, confirmed, rejected, dispatched, resolved, closed")
     review_outcome: str | None
     department: str = Field(description="who answers for it: the department dispatched to, else the rule's default")
     first_seen: datetime
@@ -260,7 +261,8 @@ def incident_detail(session: Session, city: CityConfig, rulebook: Rulebook, inci
                           best=_evidence_frame(frames[incident.best_frame_id]),
                           last=_evidence_frame(frames[incident.last_frame_id])),
         sightings=_sightings(session, incident),
-        history=[HistoryEntry(at=e.at, actor=e.actor, action=e.action, before=e.before, after=e.after, comment=e.comment)
+        history=[HistoryEntry(at=e.at, actor=e.actor, action=e.action, before=e.before, after=e.after,
+                              comment=e.comment)
                  for e in session.scalars(select(AuditEntry).where(AuditEntry.incident_id == incident.id)
                                           .order_by(AuditEntry.id))],
     )

@@ -263,7 +263,8 @@ def backlog(session: Session, now: datetime) -> BacklogReport:
     departments.sort(key=lambda d: (-d.overdue, -d.open, d.department))
 
     reviews = session.execute(
-        select(Incident.code, Incident.model_version, Incident.review_outcome).where(Incident.review_outcome.is_not(None))
+        select(Incident.code, Incident.model_version, Incident.review_outcome)
+        .where(Incident.review_outcome.is_not(None))
     ).all()
     return BacklogReport(
         at=now,

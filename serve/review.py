@@ -173,7 +173,7 @@ class CaseDesk:
                                "with verification=inspection")
             if verification == Verification.CAMERA and not camera_saw_clean:
                 raise APIError(409, "camera_not_verified",
-                               f"the camera has not seen the place clean since dispatch (incident is {incident.status})")
+                               f"the camera has not seen the place clean since dispatch (it is {incident.status})")
             incident.close_verification = verification or Verification.CAMERA
             incident.closed_at = self.now
             incident.case_status = CaseStatus.CLOSED

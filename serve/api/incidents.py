@@ -41,9 +41,11 @@ class RejectIn(ActionIn):
 
 
 class CorrectIn(ActionIn):
-    code: str | None = Field(None, min_length=1, max_length=32, description="the right event code (one the rulebook lists)")
+    code: str | None = Field(None, min_length=1, max_length=32,
+                             description="the right event code (one the rulebook lists)")
     box: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
-        None, min_length=4, max_length=4, description="the right box, relative xyxy [x1, y1, x2, y2] (x1 < x2, y1 < y2)")
+        None, min_length=4, max_length=4,
+        description="the right box, relative xyxy [x1, y1, x2, y2] (x1 < x2, y1 < y2)")
 
 
 class DispatchIn(ActionIn):
@@ -138,7 +140,8 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
             form = await request.form()
             upload = form.get("photo")
             photo = None if upload is None or isinstance(upload, str) else await upload.read()
-            feedback = ResolveIn.model_validate({k: v for k in ("note", "comment") if isinstance(v := form.get(k), str)})
+            fields = {name: value for name in ("note", "comment") if isinstance(value := form.get(name), str)}
+            feedback = ResolveIn.model_validate(fields)
         else:
             feedback = ResolveIn.model_validate_json(body or b"{}")
     except ValidationError as exc:
@@ -154,7 +157,8 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": ResolveIn.model_json_schema()},
         "multipart/form-data": {"schema": {"type": "object", "required": ["note"], "properties": {
-            "note": {"type": "string", "minLength": 1, "maxLength": 4000}, "comment": {"type": "string", "maxLength": 2000},
+            "note": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "comment": {"type": "string", "maxLength": 2000},
             "photo": {"type": "string", "format": "binary"}}}},
     }}},
 )

@@ -31,7 +31,8 @@ IsoDate = Annotated[date, BeforeValidator(iso_text)]
     dependencies=[Depends(single_valued_query)],
 )
 def pass_rate(
-    first_day: IsoDate | None = Query(None, alias="from", description="first day (city time); default: 6 days before `to`"),
+    first_day: IsoDate | None = Query(None, alias="from",
+                                      description="first day (city time); default: 6 days before `to`"),
     last_day: IsoDate | None = Query(None, alias="to", description="last day, included (city time); default: today"),
     format: Literal["json", "csv"] = "json",
     svc: Services = Depends(services), session: Session = DB, _: Principal = Depends(supervisor),

@@ -27,7 +27,8 @@ def test_pass_rate_sheet_fails_a_point_where_a_confirmed_violation_was_open(live
     supervisor = live.add_user("sam", "supervisor")
     poster_a = ids_of(a_incidents, "0201")[0]
     assert live.act(supervisor, poster_a, "confirm").status_code == 200  # P-MAIN fails 无乱张贴
-    assert live.act(supervisor, ids_of(a_incidents, "0501")[0], "reject", json={"reason": "exempt_location"}).status_code == 200
+    stall_a = ids_of(a_incidents, "0501")[0]
+    assert live.act(supervisor, stall_a, "reject", json={"reason": "exempt_location"}).status_code == 200
     poster_b, false_b = ids_of(b_incidents, "0201")[:2]
     corrected = live.act(supervisor, poster_b, "correct", json={"code": "0505"})  # a car, not a poster: parking fails
     assert corrected.status_code == 200
