@@ -4,9 +4,11 @@ rejections and corrections, illegal transitions, roles, overdue cases, and the l
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
@@ -278,3 +280,20 @@ def test_the_list_filters_and_pages(live, people, escalate, camera_times):
         assert (response.status_code, response.json()["code"]) == (422, "invalid_request"), (name, response.text)
     repeated = live.http.get("/v1/incidents", headers=operator, params=[("code", "0501"), ("code", "0506")])
     assert (repeated.status_code, repeated.json()["code"]) == (422, "parameter_repeated")
+
+
+def test_two_people_acting_on_one_case_at_once_do_it_once(live, people, escalate):
+    incidents, _ = escalate("cam-a")
+    stall = first(incidents, "0501")
+    supervisor = people["supervisor"]
+    assert live.act(supervisor, stall, "confirm").status_code == 200
+    clients = [httpx.Client(base_url=live.base_url, headers=supervisor, timeout=60) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = list(pool.map(lambda c: c.post(f"/v1/incidents/{stall}/dispatch"), clients))
+    finally:
+        for client in clients:
+            client.close()
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    history = live.http.get(f"/v1/incidents/{stall}", headers=supervisor).json()["history"]
+    assert [h["action"] for h in history] == ["confirm", "dispatch"]
