@@ -92,6 +92,36 @@ def demo(args: argparse.Namespace) -> int:
     return run_demo(args.url, cameras=args.cameras, rounds=args.rounds, interval_s=args.interval)
 
 
+def export_dataset(args: argparse.Namespace) -> int:
+    """Write operators' reviewed evidence frames as a YOLO dataset (incremental)."""
+    from datetime import datetime
+
+    from cv.rulebook import Rulebook
+    from cv.zones import CityConfig
+    from serve.dataset_export import DatasetExporter
+    from serve.db import open_database
+    from serve.evidence import EvidenceStore
+    from serve.settings import Settings
+
+    settings = Settings()
+    since = datetime.fromisoformat(args.since) if args.since else None
+    if since is not None and since.tzinfo is None:
+        print("citypatrol export-dataset: --since needs a time zone, e.g. 2026-11-16T00:00:00+08:00", file=sys.stderr)
+        return 2
+    engine, sessions = open_database(settings.resolved_database_url)
+    try:
+        with sessions() as session:
+            exporter = DatasetExporter(session, EvidenceStore(settings.evidence_dir), Rulebook.load(settings.rulebook),
+                                       CityConfig.load(settings.cameras_config))
+            summary = exporter.export(Path(args.out), since)
+    finally:
+        engine.dispose()
+    print(f"{summary.frames_written} frames written to {summary.out} ({summary.near_duplicates_skipped} near-duplicates "
+          f"skipped, {summary.frames_considered} reviewed frames considered); labels: "
+          + (", ".join(f"{name} {n}" for name, n in sorted(summary.labels.items())) or "none"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citypatrol", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=20, help="frames per camera")
     p.add_argument("--interval", type=float, default=3.0, help="wall-clock seconds between rounds")
     p.set_defaults(handler=demo)
+
+    p = commands.add_parser("export-dataset", help="export reviewed evidence frames as a YOLO dataset (incremental)")
+    p.add_argument("--out", required=True, help="dataset folder (created; a second export adds only new frames)")
+    p.add_argument("--since", help="only incidents reviewed at or after this ISO time (with zone)")
+    p.set_defaults(handler=export_dataset)
     return parser
 
 
