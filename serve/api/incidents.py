@@ -82,12 +82,14 @@ def single_valued_query(request: Request) -> None:
 def list_(filters: Annotated[IncidentFilter, Query()], limit: int = Query(50, ge=1, le=500),
           offset: int = Query(0, ge=0, le=2**31 - 1), svc: Services = Depends(services), session: Session = DB,
           _: Principal = Depends(person)):
+    """Comma-separated values of one filter are alternatives. Errors: 422 `invalid_request`, `parameter_repeated`."""
     return list_incidents(session, svc.config.city, filters, limit, offset, datetime.now(UTC))
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=error_responses(404, 422))
 def detail(incident_id: IncidentId, svc: Services = Depends(services), session: Session = DB,
            _: Principal = Depends(person)):
+    """Errors: 404 `incident_not_found`."""
     return incident_detail(session, svc.config.city, svc.config.rulebook, incident_id, datetime.now(UTC))
 
 
@@ -103,6 +105,7 @@ def _after(svc: Services, session: Session, incident: Incident) -> IncidentDetai
              summary="Operator: a real violation, as detected")
 def confirm(incident_id: IncidentId, body: ActionIn | None = None, svc: Services = Depends(services),
             session: Session = DB, principal: Principal = Depends(person)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`, `not_a_violation_yet`."""
     body = body or ActionIn()
     return _after(svc, session, _desk(svc, session, principal).confirm(incident_id, body.comment))
 
@@ -111,6 +114,9 @@ def confirm(incident_id: IncidentId, body: ActionIn | None = None, svc: Services
              summary="Operator: a false alarm, with a reason")
 def reject(incident_id: IncidentId, body: RejectIn, svc: Services = Depends(services), session: Session = DB,
            principal: Principal = Depends(person)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`, `not_a_violation_yet`; 422
+    `comment_required` (reason `other`).
+    """
     return _after(svc, session, _desk(svc, session, principal).reject(incident_id, body.reason, body.comment))
 
 
@@ -118,6 +124,9 @@ def reject(incident_id: IncidentId, body: RejectIn, svc: Services = Depends(serv
              summary="Operator: a real violation, with another code and/or box (kept for retraining)")
 def correct(incident_id: IncidentId, body: CorrectIn, svc: Services = Depends(services), session: Session = DB,
             principal: Principal = Depends(person)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`, `not_a_violation_yet`; 422
+    `code_unknown`, `correction_empty`, `box_invalid`.
+    """
     incident = _desk(svc, session, principal).correct(incident_id, body.code, body.box, body.comment)
     return _after(svc, session, incident)
 
@@ -126,6 +135,7 @@ def correct(incident_id: IncidentId, body: CorrectIn, svc: Services = Depends(se
              summary="Supervisor: send to a department; the disposal clock starts")
 def dispatch(incident_id: IncidentId, body: DispatchIn | None = None, svc: Services = Depends(services),
              session: Session = DB, principal: Principal = Depends(person)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`."""
     body = body or DispatchIn()
     return _after(svc, session, _desk(svc, session, principal).dispatch(incident_id, body.department, body.comment))
 
@@ -163,6 +173,10 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
     }}},
 )
 async def resolve(incident_id: IncidentId, request: Request, svc: Services = Depends(services)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`; 413 `frame_too_large` (the
+    upload limit); 415 `photo_not_jpeg`; 422 `note_required`, `invalid_request`, `image_truncated` and the other
+    image codes.
+    """
     # Not the per-request transaction: on SQLite it would hold the write lock while the photo uploads.
     principal = await run_in_threadpool(_authenticate, svc, request)
     feedback, photo = await _resolution_from(request, svc.settings.max_frame_bytes)
@@ -184,6 +198,9 @@ def _authenticate(svc: Services, request: Request) -> Principal:
              summary="Supervisor: close a resolved case after verification (camera or on site)")
 def close(incident_id: IncidentId, body: CloseIn | None = None, svc: Services = Depends(services),
           session: Session = DB, principal: Principal = Depends(person)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`, `verification_required`
+    (the camera has not seen the place clean since dispatch: close with `inspection`), `camera_not_verified`.
+    """
     body = body or CloseIn()
     return _after(svc, session, _desk(svc, session, principal).close(incident_id, body.verification, body.comment))
 
@@ -192,4 +209,5 @@ def close(incident_id: IncidentId, body: CloseIn | None = None, svc: Services = 
              summary="Supervisor: back to the department with a new deadline")
 def reopen(incident_id: IncidentId, body: ReopenIn, svc: Services = Depends(services), session: Session = DB,
            principal: Principal = Depends(person)):
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`; 422 `comment_required`."""
     return _after(svc, session, _desk(svc, session, principal).reopen(incident_id, body.comment))

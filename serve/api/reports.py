@@ -37,6 +37,7 @@ def pass_rate(
     format: Literal["json", "csv"] = "json",
     svc: Services = Depends(services), session: Session = DB, _: Principal = Depends(supervisor),
 ):
+    """One row per point × standard; see serve/reports.py. Errors: 422 `invalid_request`, `parameter_repeated`."""
     now, city = datetime.now(UTC), svc.config.city
     last_day = last_day or now.astimezone(city.tz).date()
     first_day = first_day or last_day - timedelta(days=6)
