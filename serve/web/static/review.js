@@ -111,7 +111,8 @@ async function show() {
   $("d-name").textContent = LANG === "zh" || !d.name_en ? d.name || "" : d.name_en;
   $("d-standard").textContent = d.standard || "—";
   $("d-point").textContent = [d.point.name || d.point_id, d.point.type].filter(Boolean).join(" · ");
-  $("d-department").textContent = [d.department, d.point.keeper].filter(Boolean).join(" · ");
+  $("d-owner").textContent = [d.point.department, d.point.keeper].filter(Boolean).join(" · ") || "—";
+  $("d-department").textContent = d.department;
   $("d-camera").textContent = d.camera_name ? `${d.camera_name} (${d.camera_id})` : d.camera_id;
   $("d-first").textContent = formatTime(d.first_seen);
   $("d-duration").textContent = formatDuration((new Date(d.last_seen) - new Date(d.first_seen)) / 1000);
@@ -164,6 +165,8 @@ function move(step) {
 }
 
 function closePanels() {
+  // Focus must not stay in a hidden panel, or the next key would go to it.
+  if (document.activeElement && document.activeElement.closest(".panel")) document.activeElement.blur();
   for (const id of ["reject-form", "correct-form"]) $(id).hidden = true;
   $("action-error").hidden = true;
   setBox(null);
@@ -212,7 +215,7 @@ async function act(action, body) {
 
 function clearDetails() {
   $("frame-img").removeAttribute("src");
-  for (const id of ["d-code", "d-name", "d-standard", "d-point", "d-department", "d-camera", "d-first", "d-duration",
+  for (const id of ["d-code", "d-name", "d-standard", "d-point", "d-owner", "d-department", "d-camera", "d-first", "d-duration",
                     "d-score", "d-hits", "d-status"]) $(id).textContent = "";
   for (const thumb of document.querySelectorAll(".thumb")) {
     thumb.querySelector("img").removeAttribute("src");
@@ -299,7 +302,8 @@ function wireActions() {
   });
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
-    if (event.target.closest("input, select, textarea, form.panel")) return;
+    // Keys typed into a visible field or panel are theirs.
+    if (event.target.closest("input, select, textarea, form.panel") && event.target.offsetParent !== null) return;
     const handlers = { 1: () => act("confirm", {}), 2: () => openPanel("reject-form"), 3: () => openPanel("correct-form"),
                        ArrowDown: () => move(1), ArrowRight: () => move(1), ArrowUp: () => move(-1), ArrowLeft: () => move(-1),
                        j: () => move(1), k: () => move(-1) };
