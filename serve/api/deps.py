@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the routers: the database session, the person, the role check."""
+"""What the routers share: the database session, the person, the role check, bounded body reading."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from serve.auth import Principal, Role, principal_for, request_token
+from serve.errors import APIError
 from serve.services import Services
 
 
@@ -40,3 +41,17 @@ def require(role: Role) -> Callable[..., Principal]:
 
     check.__name__ = f"require_{role}"
     return check
+
+
+async def read_body(request: Request, limit: int, too_large_code: str) -> bytes:
+    """The body, refusing past `limit` bytes without reading the rest (declared or streamed)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, too_large_code, f"the upload is {int(declared):,} bytes; the limit is {limit:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, too_large_code, f"the upload exceeds the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from serve.api.deps import DB, person, services
-from serve.api.ingest import read_body
+from serve.api.deps import DB, person, read_body, services
 from serve.auth import Principal, principal_for, request_token
 from serve.errors import APIError, error_responses
 from serve.incident_views import IncidentDetail, IncidentFilter, IncidentPage, incident_detail, list_incidents
@@ -142,7 +141,7 @@ def dispatch(incident_id: IncidentId, body: DispatchIn | None = None, svc: Servi
 
 async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, bytes | None]:
     """(feedback, photo bytes) from JSON (photo as base64) or multipart (fields note, comment, file photo)."""
-    body = await read_body(request, limit)
+    body = await read_body(request, limit, too_large_code="photo_too_large")
     photo: bytes | None = None
     try:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data":
@@ -173,7 +172,7 @@ async def _resolution_from(request: Request, limit: int) -> tuple[ResolveIn, byt
     }}},
 )
 async def resolve(incident_id: IncidentId, request: Request, svc: Services = Depends(services)):
-    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`; 413 `frame_too_large` (the
+    """Errors: 403 `forbidden_role`; 404 `incident_not_found`; 409 `invalid_transition`; 413 `photo_too_large` (the
     upload limit); 415 `photo_not_jpeg`; 422 `note_required`, `invalid_request`, `image_truncated` and the other
     image codes.
     """

@@ -26,7 +26,7 @@ from cv.detections import Detections
 from cv.draw import annotate
 from cv.image import DecodedImage
 from cv.zones import UnknownCamera
-from serve.api.deps import services
+from serve.api.deps import read_body, services
 from serve.auth import camera_key_from, check_camera_key
 from serve.detection_queue import DetectorSaturated
 from serve.errors import APIError, error_responses
@@ -75,24 +75,10 @@ def parse_captured_at(raw: str | None) -> datetime:
     return value
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing past `limit` bytes without reading the rest (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, "frame_too_large", f"the upload is {int(declared):,} bytes; the limit is {limit:,}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(413, "frame_too_large", f"the upload exceeds the limit of {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def frame_from_request(request: Request, limit: int) -> tuple[bytes, str | None, str | None]:
     """(image bytes, frame id, captured at) from a raw image body or a multipart form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await read_body(request, limit)
+    body = await read_body(request, limit, too_large_code="frame_too_large")
     frame_id, captured_at = request.headers.get("x-frame-id"), request.headers.get("x-captured-at")
     if content_type == "multipart/form-data":
         request._body = body  # Starlette parses the form from the body we already read (and bounded)
