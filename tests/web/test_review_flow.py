@@ -5,7 +5,7 @@ reports showing it — each step checked on the page and in the database."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -163,3 +163,74 @@ def test_drag_a_corrected_box_on_the_frame(web_live, db, open_page, post_frames)
         incident = session.get(Incident, target)
     assert incident.review_outcome == "corrected" and incident.corrected_code is None
     assert incident.corrected_box == pytest.approx([0.2, 0.3, 0.5, 0.6], abs=0.01)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_queue_orders_and_filters(web_live, open_page, post_frames):
+    incidents = post_frames("cam-a")
+    violations = sorted(i["id"] for i in incidents if i["status"] == "violation")
+    web_live.add_user("olga", "operator")
+    page = open_page("olga")
+    expect(page.locator(".queue-item").first).to_have_attribute("data-id", str(violations[-1]))
+    page.get_by_label("排序").select_option("oldest")
+    expect(page.locator(".queue-item").first).to_have_attribute("data-id", str(violations[0]))
+    assert queue_ids(page) == violations
+    expect(page.locator('.queue-item[aria-current="true"]')).to_have_attribute("data-id", str(violations[0]))
+    page.get_by_label("事件类型", exact=True).select_option("0201")
+    posters = sorted(i["id"] for i in incidents if i["status"] == "violation" and i["code"] == "0201")
+    expect(page.locator("#queue-count")).to_have_text(f"{len(posters)} 条待审")
+    assert queue_ids(page) == posters
+    page.get_by_label("点位类型").select_option("背街小巷")  # no camera of that type has seen anything
+    expect(page.locator("#queue-empty")).to_be_visible()
+    expect(page.locator(".queue-item")).to_have_count(0)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_supervisor_takes_a_case_from_dispatch_to_closed_and_reopens_it(web_live, db, open_page, post_frames,
+                                                                          rulebook):
+    incidents = post_frames("cam-a")
+    case_id, late_id = [i["id"] for i in incidents if i["status"] == "violation"][:2]
+    for incident_id in (case_id, late_id):
+        assert web_live.act(web_live.admin, incident_id, "confirm").status_code == 200
+    assert web_live.act(web_live.admin, late_id, "dispatch").status_code == 200
+    web_live.set_incident(late_id, deadline_at=datetime.now(UTC) - timedelta(hours=1))
+    web_live.add_user("sam", "supervisor")
+    page = open_page("sam")
+    page.goto("/cases")
+    dialog = page.locator("#case-dialog")
+
+    def act(button: str, fill: dict[str, str] | None = None, select: dict[str, str] | None = None) -> None:
+        page.locator(f'tr[data-id="{case_id}"]').get_by_role("button", name=button).click()
+        for label, value in (fill or {}).items():
+            dialog.get_by_label(label).fill(value)
+        for label, value in (select or {}).items():
+            dialog.get_by_label(label).select_option(value)
+        dialog.get_by_role("button", name="提交").click()
+        expect(dialog).to_be_hidden()
+
+    late = page.locator(f'tr[data-id="{late_id}"]')
+    expect(late.locator(".badge.overdue")).to_have_text("超期")
+    expect(late).to_contain_text("已超期")
+    page.get_by_label("仅看超期").check()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    page.get_by_label("仅看超期").uncheck()
+
+    act("派遣", select={"派遣至": "区环卫所"})
+    row = page.locator(f'tr[data-id="{case_id}"]')
+    expect(page.locator('section[data-department="区环卫所"]')).to_contain_text(f"#{case_id}")
+    act("登记反馈", fill={"处置情况": "已清理"})
+    expect(row).to_contain_text("已反馈")
+    act("结案", select={"核查方式": "inspection"})
+    expect(row).to_have_count(0)  # closed cases are hidden unless asked for
+    page.get_by_label("显示已结案").check()
+    expect(row).to_contain_text("已结案")
+    act("重新派遣", fill={"重新派遣原因": "复查仍有小广告"})
+    expect(row).to_contain_text("处置中")
+
+    with db() as session:
+        case = session.get(Incident, case_id)
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.incident_id == case_id)
+                                  .order_by(AuditEntry.id)).all()
+    assert (case.case_status, case.dispatched_to, case.closed_at, case.resolution_note) == (
+        "dispatched", "区环卫所", None, None)
+    assert actions == ["confirm", "dispatch", "resolve", "close", "reopen"]

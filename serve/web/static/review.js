@@ -4,7 +4,7 @@
 
 // done: reviewed here (a reload that raced the review must not bring them back); shown: the item on screen.
 const state = { items: [], index: 0, details: new Map(), known: null, fresh: new Set(), done: new Set(), shown: null,
-                box: null, busy: false };
+                box: null, busy: false, generation: 0, reset: true };
 const $ = (id) => document.getElementById(id);
 
 function filters() {
@@ -40,10 +40,15 @@ async function fetchQueue() {
   return page;
 }
 
-async function loadQueue({ keep = true, announce = false } = {}) {
-  const current = keep ? state.items[state.index] : null;
+// Loads may overlap (a live event while the filters change): the latest one started answers, and
+// after a filter change the queue starts again at its first item.
+async function loadQueue({ announce = false } = {}) {
+  const generation = ++state.generation;
   const page = await fetchQueue();
+  if (generation !== state.generation) return;
   page.items = page.items.filter((i) => !state.done.has(i.id));
+  const current = state.reset ? null : state.items[state.index];
+  state.reset = false;
   const ids = new Set(page.items.map((i) => i.id));
   if (state.known && announce) {
     const arrived = page.items.filter((i) => !state.known.has(i.id));
@@ -53,9 +58,9 @@ async function loadQueue({ keep = true, announce = false } = {}) {
   state.known = new Set([...(state.known || []), ...ids]);
   state.items = page.items;
   state.total = page.total;
-  const at = current ? state.items.findIndex((i) => i.id === current.id) : -1;
   // The item on screen stays; if it left (a colleague reviewed it), the one after it comes up.
-  state.index = at >= 0 ? at : keep ? Math.min(state.index, Math.max(0, state.items.length - 1)) : 0;
+  const at = current ? state.items.findIndex((i) => i.id === current.id) : -1;
+  state.index = at >= 0 ? at : current ? Math.min(state.index, Math.max(0, state.items.length - 1)) : 0;
   renderList();
   await show();
 }
@@ -310,7 +315,12 @@ function wireActions() {
     const handler = handlers[event.key];
     if (handler) { event.preventDefault(); handler(); }
   });
-  $("filters").addEventListener("change", () => { state.known = null; state.fresh.clear(); loadQueue({ keep: false }); });
+  $("filters").addEventListener("change", () => {
+    state.known = null;
+    state.fresh.clear();
+    state.reset = true;
+    loadQueue();
+  });
 }
 
 // New violations (or reviews by colleagues) arrive as server-sent events: reload the queue in place.
@@ -336,6 +346,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   fillFilters();
   wireActions();
   wireDrawing();
-  await loadQueue({ keep: false });
+  await loadQueue();
   wireLive();
 });
