@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import StrictUndefined
 from sqlalchemy.orm import Session
 
 from serve import reports
@@ -24,6 +25,7 @@ from serve.web.i18n import LANG_COOKIE, language, messages
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.undefined = StrictUndefined  # a missing word or value is an error, not a blank
 
 router = APIRouter(include_in_schema=False)
 
