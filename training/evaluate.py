@@ -8,8 +8,10 @@ Subsets of the validation split (list files under `<work>/subsets/`):
 - `garbage_rest`: the other garbage_bags photos (top-down into containers, close-ups);
 - `fly_poster_synth`: fly-posters composited on held-out backgrounds.
 
-Works on an ultralytics `.pt` or an exported `.onnx` (ultralytics' validator runs both); the
-false-positive count uses the runtime itself (`cv.Detector`) on the ONNX file.
+An exported `.onnx` is evaluated with the runtime itself (`cv.Detector`, rectangular letterbox,
+conf 0.001, IoU 0.7, 300 boxes: ultralytics' validation settings) in one pass over the validation
+images, and AP is computed by ultralytics' own `ap_per_class` with its matching rule, per subset.
+An ultralytics `.pt` goes through ultralytics' validator (one run per subset).
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ def _ap_table(metrics, names: list[str]) -> dict:
 
 def evaluate(weights: str | Path, work: str | Path = DEFAULT_WORK, imgsz: int = 640,
              subsets: tuple[str, ...] = SUBSETS, batch: int = 8, fp: bool = True, verbose: bool = False) -> dict:
+    work, weights = Path(work).resolve(), Path(weights)
+    if weights.suffix == ".onnx":
+        return evaluate_runtime(weights, work, imgsz=imgsz, subsets=subsets, fp=fp)
     offline.prepare()
     from ultralytics import YOLO
 
-    work, weights = Path(work).resolve(), Path(weights)
     names = load_taxonomy().names
     records = load_index(work)
     result: dict = {"weights": weights.name, "imgsz": imgsz, "split": "val (fixed: SHA-1 of the file name)",
@@ -151,3 +155,95 @@ def label_gaps(onnx: str | Path, work: str | Path = DEFAULT_WORK, conf: float = 
     return {"conf": conf, "per_source": counts,
             "note": "real facades have no fly-posters, so their fly_poster count is false positives; the other "
                     "counts mix unlabelled real objects and false positives (not checked by eye)"}
+
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+
+
+def _correct(pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarray) -> np.ndarray:
+    """ultralytics' greedy matching (BaseValidator.match_predictions): (n_pred, 10) true positives;
+    predictions in decreasing confidence order, `iou` is (n_true, n_pred)."""
+    correct = np.zeros((len(pred_cls), len(IOU_THRESHOLDS)), bool)
+    if not len(pred_cls) or not len(true_cls):
+        return correct
+    iou = iou * (true_cls[:, None] == pred_cls[None, :])
+    matched = np.zeros((iou.shape[0], len(IOU_THRESHOLDS)), bool)
+    for j in np.flatnonzero((iou >= IOU_THRESHOLDS.min()).any(0)):
+        available = np.where(matched, 0, iou[:, j, None])
+        k = available.argmax(0)
+        correct[j] = available[k, range(len(IOU_THRESHOLDS))] >= IOU_THRESHOLDS
+        matched[k, range(len(IOU_THRESHOLDS))] |= correct[j]
+    return correct
+
+
+def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[str, ...] = SUBSETS,
+                     fp: bool = True, progress: bool = True) -> dict:
+    """One pass of `cv.Detector` over the validation images, then AP per subset and class."""
+    import cv2
+    from tqdm import tqdm
+
+    from cv import Detector
+    from cv.geometry import box_iou
+    from training.build import read_labels
+    from training.teacher import yolo_to_xyxy
+
+    offline.prepare()
+    from ultralytics.utils.metrics import ap_per_class
+
+    names = load_taxonomy().names
+    records = load_index(work)
+    by_image = {str(Path(r.image).resolve()): r for r in records if r.split == "val"}
+    wanted = set()
+    for subset in subsets:
+        wanted.update(subset_images(records, subset))
+    if fp:
+        wanted.update(subset_images(records, "facades_real"))
+    detector = Detector(onnx, conf=0.001, iou=0.7, max_det=300)
+    if detector.imgsz != imgsz:
+        raise ValueError(f"{onnx.name} was exported for imgsz {detector.imgsz}, not {imgsz}")
+    started = time.time()
+    stats = {}
+    poster = names.index("fly_poster")
+    fp_counts = []
+    facade_real = set(subset_images(records, "facades_real"))
+    for path in tqdm(sorted(wanted), desc=f"eval {onnx.name}", disable=not progress, unit="img"):
+        record = by_image[path]
+        dets = detector.detect(cv2.imread(path))
+        rows = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
+        true_cls = np.array([r[0] for r in rows], np.int64)
+        true_xyxy = yolo_to_xyxy(rows, record.width, record.height) if rows else np.zeros((0, 4))
+        iou = box_iou(true_xyxy.astype(np.float32), dets.xyxy) if len(rows) and len(dets) else \
+            np.zeros((len(rows), len(dets)))
+        stats[path] = (_correct(dets.class_id, true_cls, iou), dets.confidence, dets.class_id, true_cls)
+        if path in facade_real:
+            fp_counts.append(int(((dets.class_id == poster) & (dets.confidence >= FP_CONF)).sum()))
+    result: dict = {"weights": onnx.name, "imgsz": imgsz, "evaluator": "cv.Detector (runtime) + ultralytics ap_per_class",
+                    "split": "val (fixed: SHA-1 of the file name)", "subsets": {}}
+    for subset in subsets:
+        images = subset_images(records, subset)
+        if not images:
+            result["subsets"][subset] = {"images": 0}
+            continue
+        tp = np.concatenate([stats[p][0] for p in images])
+        conf = np.concatenate([stats[p][1] for p in images])
+        pred_cls = np.concatenate([stats[p][2] for p in images])
+        target_cls = np.concatenate([stats[p][3] for p in images])
+        per_class = {}
+        map50 = map50_95 = 0.0
+        if len(target_cls):
+            out = ap_per_class(tp, conf, pred_cls, target_cls)
+            ap, classes = out[5], out[6]
+            for i, c in enumerate(classes):
+                per_class[names[int(c)]] = {"ap50": round(float(ap[i, 0]), 4), "ap50_95": round(float(ap[i].mean()), 4),
+                                            "instances": int((target_cls == c).sum())}
+            map50, map50_95 = float(ap[:, 0].mean()), float(ap.mean())
+        result["subsets"][subset] = {"images": len(images), "map50": round(map50, 4), "map50_95": round(map50_95, 4),
+                                     "per_class": per_class}
+    if fp:
+        counts = np.array(fp_counts or [0])
+        result["fly_poster_false_positives"] = {
+            "images": len(fp_counts), "conf": FP_CONF, "false_posters": int(counts.sum()),
+            "per_image": round(float(counts.mean()), 4) if fp_counts else None,
+            "images_with_any": int((counts > 0).sum())}
+    result["seconds"] = round(time.time() - started)
+    return result
