@@ -139,6 +139,11 @@ def test_review_three_with_the_keyboard_dispatch_one_and_see_the_report_change(w
     expect(supervisor.locator("#weekly-problems")).to_contain_text("人民路（中山路至解放路）")
     expect(supervisor.locator("#weekly-cases")).to_contain_text(rule.department)
     screenshot(supervisor, "weekly-report")
+    supervisor.emulate_media(media="print")  # printed: the report alone
+    expect(supervisor.locator(".topbar")).to_be_hidden()
+    expect(supervisor.locator(".print-bar")).to_be_hidden()
+    expect(supervisor.locator("#weekly-title")).to_be_visible()
+    supervisor.emulate_media(media="screen")
     csv = supervisor.request.get(supervisor.get_by_role("link", name="下载 CSV").get_attribute("href"))
     assert csv.ok and csv.headers["content-type"].startswith("text/csv")
     assert "人民路（中山路至解放路）" in csv.text() and csv.text().startswith("\ufeffpoint_id,")

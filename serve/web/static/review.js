@@ -4,7 +4,7 @@
 
 // done: reviewed here (a reload that raced the review must not bring them back); shown: the item on screen.
 const state = { items: [], index: 0, details: new Map(), known: null, fresh: new Set(), done: new Set(), shown: null,
-                box: null, busy: false, generation: 0, reset: true };
+                box: null, busy: false, reset: true };
 const $ = (id) => document.getElementById(id);
 
 function filters() {
@@ -28,8 +28,7 @@ function fillFilters() {
 }
 
 // Violations no one has reviewed: still seen (violation) or gone since (cleared), newest or oldest first.
-async function fetchQueue() {
-  const f = filters();
+async function fetchQueue(f) {
   const params = { status: ["violation", "cleared"], case_status: "new", code: f.code, point_type: f.point_type,
                    department: f.department, camera: f.camera, limit: 200 };
   let page = await api(`/v1/incidents?${query(params)}`);
@@ -40,12 +39,39 @@ async function fetchQueue() {
   return page;
 }
 
-// Loads may overlap (a live event while the filters change): the latest one started answers, and
-// after a filter change the queue starts again at its first item.
-async function loadQueue({ announce = false } = {}) {
-  const generation = ++state.generation;
-  const page = await fetchQueue();
-  if (generation !== state.generation) return;
+// Loads never overlap: a live event or a filter change during a load asks for one more load after
+// it. A load whose filters changed meanwhile is not shown; after a filter change the queue starts
+// again at its first item.
+let loading = null, again = false, announceAgain = false;
+function loadQueue({ announce = false } = {}) {
+  if (loading) {
+    again = true;
+    announceAgain ||= announce;
+    return loading;
+  }
+  loading = (async () => {
+    try {
+      let next = announce;
+      do {
+        again = false;
+        await loadOnce(next);
+        next = announceAgain;
+        announceAgain = false;
+      } while (again);
+    } finally {
+      loading = null;
+    }
+  })();
+  return loading;
+}
+
+async function loadOnce(announce) {
+  const asked = filters();
+  const page = await fetchQueue(asked);
+  if (JSON.stringify(asked) !== JSON.stringify(filters())) {
+    again = true;
+    return;
+  }
   page.items = page.items.filter((i) => !state.done.has(i.id));
   const current = state.reset ? null : state.items[state.index];
   state.reset = false;
