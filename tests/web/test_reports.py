@@ -83,3 +83,18 @@ def test_the_reports_chart_the_pass_rate_over_weeks(web_live, db, open_page, str
     for code, count in confirmed.items():
         expect(page.locator(f"#precision-table tr[data-code='{code}'] td").nth(2)).to_have_text(str(count))
     screenshot(page, "reports")
+
+    # The cases page over the same history: an overdue case leads its department.
+    with db() as session:
+        dispatched = session.scalars(select(Incident.id).where(Incident.case_status == "dispatched")
+                                     .order_by(Incident.id)).all()
+    web_live.set_incident(dispatched[0], deadline_at=datetime.now(CITY_TZ) - timedelta(hours=3))
+    page.goto("/cases")
+    late = page.locator(f'tr[data-id="{dispatched[0]}"]')
+    expect(late.locator(".badge.overdue")).to_be_visible()
+    expect(page.locator("section.department").first.locator("h2")).to_contain_text("超期 1")
+    late.get_by_text("历史").click()
+    expect(late.locator(".history")).to_contain_text("admin 派遣")
+    assert page.locator("tbody tr").first.get_attribute("data-id") == str(dispatched[0])  # overdue first
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "cases")

@@ -114,7 +114,6 @@ def test_review_three_with_the_keyboard_dispatch_one_and_see_the_report_change(w
     row.get_by_text("历史").click()
     expect(row.locator(".history")).to_contain_text("olga 确认")
     expect(row.locator(".history")).to_contain_text(f"sam 派遣 → {rule.department}：请于时限内清理")
-    screenshot(supervisor, "cases")
 
     with db() as session:
         case = session.get(Incident, first)

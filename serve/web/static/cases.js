@@ -68,6 +68,13 @@ async function render() {
   // Most overdue departments first, then the busiest.
   const ordered = [...groups.entries()].sort((a, b) =>
     b[1].filter((i) => i.overdue).length - a[1].filter((i) => i.overdue).length || b[1].length - a[1].length);
+  // Within a department: overdue first, then the nearest deadlines, then those to dispatch.
+  const rank = { dispatched: 0, resolved: 1, confirmed: 2, closed: 3 };
+  const deadline = (i) => (i.deadline_at ? new Date(i.deadline_at).getTime() : Infinity);
+  for (const [, cases] of ordered) {
+    cases.sort((a, b) => b.overdue - a.overdue || rank[a.case_status] - rank[b.case_status] ||
+      deadline(a) - deadline(b) || b.id - a.id);
+  }
   const sections = ordered.map(([department, cases]) => {
     const count = (status) => cases.filter((i) => i.case_status === status).length;
     const headingId = `dep-${department}`;
