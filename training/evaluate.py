@@ -17,6 +17,7 @@ An ultralytics `.pt` goes through ultralytics' validator (one run per subset).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def subset_images(records: list[ImageRecord], subset: str) -> list[str]:
         "fly_poster_synth": lambda r: r.synthetic == "fly_poster",
         "facades_real": lambda r: r.source == "facades" and not r.synthetic,
     }[subset]
-    return [str(Path(r.image).resolve()) for r in val if pick(r)]
+    # absolute paths of the dataset's links, NOT resolved: ultralytics finds a label by replacing
+    # /images/ with /labels/ in the path, and the resolved path is the shared file with its source labels
+    return [os.path.abspath(r.image) for r in val if pick(r)]
 
 
 def _ap_table(metrics, names: list[str]) -> dict:
@@ -192,7 +195,7 @@ def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[st
 
     names = load_taxonomy().names
     records = load_index(work)
-    by_image = {str(Path(r.image).resolve()): r for r in records if r.split == "val"}
+    by_image = {os.path.abspath(r.image): r for r in records if r.split == "val"}
     wanted = set()
     for subset in subsets:
         wanted.update(subset_images(records, subset))
