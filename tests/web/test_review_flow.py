@@ -153,6 +153,7 @@ def test_drag_a_corrected_box_on_the_frame(web_live, db, open_page, post_frames)
     post_frames("cam-a")
     web_live.add_user("olga", "operator")
     page = open_page("olga")
+    expect(page.locator("#d-code")).not_to_be_empty()  # the queue has come up
     target = queue_ids(page)[0]
     page.get_by_role("button", name="更正").click()
     frame = page.locator("#frame-overlay").bounding_box()
