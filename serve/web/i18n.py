@@ -120,6 +120,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cases.reopen": ("重新派遣", "Reopen"),
     "cases.to_department": ("派遣至", "Send to"),
     "cases.note": ("处置情况", "What was done"),
+    "cases.photo": ("处置后照片（JPEG，可选）", "Photo afterwards (JPEG, optional)"),
+    "cases.photo_link": ("处置后照片", "Photo afterwards"),
     "cases.verification": ("核查方式", "Verification"),
     "cases.verification.camera": ("摄像头复核（画面已无该问题）", "Camera (the place was seen clean)"),
     "cases.verification.inspection": ("现场核查", "On-site inspection"),

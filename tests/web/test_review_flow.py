@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import cv2
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -223,8 +225,20 @@ def test_a_supervisor_takes_a_case_from_dispatch_to_closed_and_reopens_it(web_li
     act("派遣", select={"派遣至": "区环卫所"})
     row = page.locator(f'tr[data-id="{case_id}"]')
     expect(page.locator('section[data-department="区环卫所"]')).to_contain_text(f"#{case_id}")
-    act("登记反馈", fill={"处置情况": "已清理"})
+    photo = cv2.imencode(".jpg", np.full((48, 64, 3), 200, np.uint8))[1].tobytes()
+    dialog_photo = {"name": "after.jpg", "mimeType": "image/jpeg", "buffer": photo}
+    page.locator(f'tr[data-id="{case_id}"]').get_by_role("button", name="登记反馈").click()
+    dialog.get_by_label("处置情况").fill("已清理")
+    dialog.get_by_label("处置后照片").set_input_files(dialog_photo)
+    dialog.get_by_role("button", name="提交").click()
+    expect(dialog).to_be_hidden()
     expect(row).to_contain_text("已反馈")
+    row.get_by_text("历史").click()
+    link = row.get_by_role("link", name="处置后照片")
+    expect(link).to_be_visible()
+    assert page.request.get(link.get_attribute("href")).body() == photo
+    with db() as session:
+        assert session.get(Incident, case_id).resolution_note == "已清理"
     act("结案", select={"核查方式": "inspection"})
     expect(row).to_have_count(0)  # closed cases are hidden unless asked for
     page.get_by_label("显示已结案").check()

@@ -55,6 +55,9 @@ async function loadHistory(id, list) {
     `${formatTime(h.at)} ${h.actor} ${t(`history.${h.action}`)}`,
     h.after && h.after.dispatched_to ? ` → ${h.after.dispatched_to}` : "",
     h.comment ? `：${h.comment}` : ""));
+  if (d.case.resolution_photo_url) {
+    entries.push(el("li", {}, el("a", { href: d.case.resolution_photo_url, target: "_blank", rel: "noopener" }, t("cases.photo_link"))));
+  }
   list.replaceChildren(...(entries.length ? entries : [el("li", {}, t("history.empty"))]));
 }
 
@@ -102,7 +105,8 @@ function openAction(item, action) {
         [...new Set([rule, ...CITY.departments].filter(Boolean))].map((d) => el("option", { value: d, selected: d === rule }, d)));
       return [el("label", { for: "f-department" }, t("cases.to_department")), select];
     },
-    resolve: () => [el("label", { for: "f-note" }, t("cases.note")), el("input", { id: "f-note", name: "note", required: true, maxlength: 4000 })],
+    resolve: () => [el("label", { for: "f-note" }, t("cases.note")), el("input", { id: "f-note", name: "note", required: true, maxlength: 4000 }),
+      el("label", { for: "f-photo" }, t("cases.photo")), el("input", { id: "f-photo", name: "photo", type: "file", accept: "image/jpeg" })],
     close: () => [el("label", { for: "f-verification" }, t("cases.verification")),
       el("select", { id: "f-verification", name: "verification" },
         el("option", { value: "camera" }, t("cases.verification.camera")),
@@ -127,8 +131,17 @@ async function submitAction(event) {
   if (action === "dispatch") body.department = value("department");
   if (action === "resolve") body.note = value("note");
   if (action === "close") body.verification = value("verification");
+  const photo = action === "resolve" ? form.elements.photo.files[0] : null;
+  let request = { json: body };
+  if (photo) { // the department's photo of the place afterwards goes as multipart
+    const data = new FormData();
+    data.append("note", body.note || "");
+    if (body.comment) data.append("comment", body.comment);
+    data.append("photo", photo);
+    request = { method: "POST", body: data };
+  }
   try {
-    await api(`/v1/incidents/${item.id}/${action}`, { json: body });
+    await api(`/v1/incidents/${item.id}/${action}`, request);
   } catch (error) {
     $("case-error").textContent = `${t("error.generic")}: ${error.message}`;
     $("case-error").hidden = false;
