@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -54,7 +55,8 @@ def _page(request: Request, session: Session, role: Role, template: str, **conte
     """The page for people with `role`; the login page for nobody; a 403 page for too low a role."""
     principal = _viewer(request, session)
     if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': here})}", status_code=303)
     if not principal.role.includes(role):
         return _render(request, "forbidden.html", principal, status=403)
     return _render(request, template, principal, **context)

@@ -67,16 +67,14 @@ def open_page(browser, web_live) -> Iterator[Callable]:
     the login page; closed before the server stops."""
     contexts, errors = [], []
 
-    def open_(username: str, password: str = PASSWORD, lang: str | None = None):
+    def open_(username: str, password: str = PASSWORD):
         context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", base_url=web_live.base_url)
         contexts.append(context)
-        if lang:
-            context.add_cookies([{"name": "citypatrol_lang", "value": lang, "url": web_live.base_url}])
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
         page.goto("/")
-        page.get_by_label("用户名" if lang != "en" else "Username").fill(username)
-        page.get_by_label("密码" if lang != "en" else "Password").fill(password)
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(password)
         page.keyboard.press("Enter")
         page.wait_for_url("**/review")
         return page

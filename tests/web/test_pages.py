@@ -16,8 +16,8 @@ def test_login_leads_to_the_review_queue_and_refuses_a_wrong_password(web_live, 
     context = browser.new_context(base_url=web_live.base_url, viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
-        page.goto("/cases")
-        page.wait_for_url("**/login?next=/cases")
+        page.goto("/reports/weekly?to=2026-01-04")  # after logging in, back to this very page
+        page.wait_for_url("**/login?next=%2Freports%2Fweekly%3Fto%3D2026-01-04")
         screenshot(page, "login")
         page.get_by_label("用户名").fill("admin")
         page.get_by_label("密码").fill("wrong-password")
@@ -25,7 +25,8 @@ def test_login_leads_to_the_review_queue_and_refuses_a_wrong_password(web_live, 
         expect(page.get_by_role("alert")).to_have_text("用户名或密码错误")
         page.get_by_label("密码").fill(web_live.settings.admin_password)
         page.keyboard.press("Enter")
-        page.wait_for_url("**/cases")
+        page.wait_for_url("**/reports/weekly?to=2026-01-04")
+        expect(page.locator(".weekly .period")).to_contain_text("2025-12-29 — 2026-01-04")
         page.get_by_role("button", name="退出").click()
         page.wait_for_url("**/login")
         page.goto("/")
