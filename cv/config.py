@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "configs"
@@ -98,10 +98,37 @@ def load_model(path: str | Path, model: type[Model], context: dict[str, Any] | N
         raise ConfigError(path, _problems(exc)) from exc
 
 
+class TaxonomyClass(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z_]+$")
+    description: str = ""
+
+
+class Taxonomy(BaseModel):
+    """`configs/taxonomy.yaml`: the detector classes; the list order is the class id."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    classes: list[TaxonomyClass] = Field(min_length=1)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Taxonomy:
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("class names must be unique")
+        return self
+
+
+def load_taxonomy(path: str | Path = TAXONOMY) -> Taxonomy:
+    return load_model(path, Taxonomy)[0]
+
+
 def taxonomy_classes(path: str | Path = TAXONOMY) -> tuple[str, ...]:
-    """The detector class names from `configs/taxonomy.yaml`, in class-id order."""
-    document, _ = read_yaml(path)
-    try:
-        return tuple(entry["name"] for entry in document["classes"])
-    except (TypeError, KeyError) as exc:
-        raise ConfigError(path, [("classes", "expected a list of {name, description}")]) from exc
+    """The detector class names, in class-id order."""
+    return tuple(load_taxonomy(path).names)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cv.config import Taxonomy, load_taxonomy
 from cv.image import read_header
-from training.manifest import DEFAULT_DATA_ROOT, Manifest, Taxonomy, load_manifests, load_taxonomy
+from training.manifest import DEFAULT_DATA_ROOT, Manifest, load_manifests
 
 VAL_PERCENT = 15
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

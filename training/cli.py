@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from cv.config import ConfigError
 from training.build import DEFAULT_WORK, VAL_PERCENT
 from training.manifest import DEFAULT_DATA_ROOT, ManifestError
 from training.train import DEFAULT_RUNS
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         code = args.func(args)
-    except (ManifestError, FileNotFoundError) as exc:
+    except (ManifestError, ConfigError, FileNotFoundError) as exc:  # bad manifest or taxonomy
         print(f"citypatrol-train {args.command}: {exc}", file=sys.stderr)
         return 2
     print(f"{args.command} done in {time.time() - started:.0f} s", file=sys.stderr)

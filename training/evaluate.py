@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cv.config import load_taxonomy
 from training import offline
 from training.build import DEFAULT_WORK, ImageRecord, load_index
-from training.manifest import load_taxonomy
 from training.train import dataset_yaml
 
 SUBSETS = ("all", "real", "garbage_street", "garbage_rest", "fly_poster_synth")

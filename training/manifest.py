@@ -1,4 +1,4 @@
-"""Dataset manifests (`datasets/*.yaml`) and the taxonomy, validated with pydantic.
+"""Dataset manifests (`datasets/*.yaml`), validated with pydantic against the taxonomy (cv.config).
 
 A manifest says where a source lives under the data root, its licence and credit, how its class
 ids map onto `configs/taxonomy.yaml`, and which taxonomy classes it labels completely (the others
@@ -11,41 +11,17 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cv.config import Taxonomy, load_taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST_DIR = REPO / "datasets"
-TAXONOMY = REPO / "configs" / "taxonomy.yaml"
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "datasets"
 
 
 class ManifestError(ValueError):
-    """A manifest or the taxonomy is invalid: the message names the file, the key and why."""
-
-
-class TaxonomyClass(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[a-z_]+$")
-    description: str = ""
-
-
-class Taxonomy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int
-    classes: list[TaxonomyClass] = Field(min_length=1)
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.classes]
-
-    def index(self, name: str) -> int:
-        return self.names.index(name)
-
-    @model_validator(mode="after")
-    def _unique(self) -> Taxonomy:
-        if len(set(self.names)) != len(self.names):
-            raise ValueError("class names must be unique")
-        return self
+    """A manifest is invalid: the message names the file, the key and why."""
 
 
 class Manifest(BaseModel):
@@ -75,14 +51,6 @@ class Manifest(BaseModel):
 
     def folder(self, data_root: str | Path) -> Path:
         return Path(data_root) / self.path
-
-
-def load_taxonomy(path: str | Path = TAXONOMY) -> Taxonomy:
-    path = Path(path)
-    try:
-        return Taxonomy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ManifestError(f"{path}: {exc}") from exc
 
 
 def load_manifest(path: str | Path, taxonomy: Taxonomy | None = None) -> Manifest:

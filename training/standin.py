@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import yaml
-
+from cv.config import taxonomy_classes
 from training.pretrained import COCO_WEIGHTS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,8 +35,7 @@ def standin_model(weights: Path = REPO / COCO_WEIGHTS) -> tuple[Path, Path]:
     onnx, pt = CACHE / f"citypatrol-test{key}.onnx", CACHE / f"standin-{key}.pt"
     if onnx.exists() and onnx.with_suffix(".json").exists() and pt.exists():
         return onnx, pt
-    classes = [c["name"] for c in yaml.safe_load((REPO / "configs" / "taxonomy.yaml").read_text())["classes"]]
-    model = build_student(classes, weights)
+    model = build_student(list(taxonomy_classes()), weights)
     _spread_scores(model)
     save_checkpoint(model, pt)
     return export_onnx(pt, onnx, imgsz=640, version=f"test{key}"), pt

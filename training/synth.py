@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from cv.config import load_taxonomy
 from training.build import DEFAULT_WORK, ImageRecord, load_index, read_labels, save_index, write_labels
-from training.manifest import load_taxonomy
 from training.teacher import xyxy_to_yolo, yolo_to_xyxy
 
 # facades' own class ids used for placement (they are not taxonomy classes)

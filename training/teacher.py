@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from cv.config import load_taxonomy
 from cv.detector import letterbox, rect_shape
 from cv.geometry import box_iou, class_aware_nms
 from training import offline
 from training.build import DEFAULT_WORK, ImageRecord, load_index, read_labels, save_index, write_labels
-from training.manifest import load_taxonomy
 from training.pretrained import COCO_NAMES, COCO_WEIGHTS, build_student, load_coco_state_dict
 
 # COCO class -> taxonomy class (bench has no taxonomy class; stalls are decided by rules).

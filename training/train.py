@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from cv.config import load_taxonomy
 from training import offline
 from training.build import DEFAULT_WORK
-from training.manifest import load_taxonomy
 
 DEFAULT_RUNS = Path("var/runs")
 

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from cv.config import load_taxonomy
 from cv.geometry import box_iou
 from training.build import load_index, polygon_to_box, read_labels, read_source_labels, split_of
-from training.manifest import ManifestError, load_manifest, load_manifests, load_taxonomy
+from training.manifest import ManifestError, load_manifest, load_manifests
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +118,7 @@ def test_teacher_decodes_known_boxes(shared_dir):
 
 
 def test_teacher_threshold_is_measured_and_complete_classes_not_duplicated(tiny_work):
-    from training.teacher import measure_threshold, read_raw, raw_path
+    from training.teacher import measure_threshold, raw_path, read_raw
 
     m = measure_threshold(tiny_work)
     assert m["classes"] == ["motorcycle", "car", "bus"] and m["labels"] > 0
