@@ -56,13 +56,6 @@ def _tile(img: np.ndarray, size: int) -> np.ndarray:
     return canvas
 
 
-def _grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
-    size = tiles[0].shape[0]
-    while len(tiles) % cols:
-        tiles.append(np.full((size, size, 3), 40, np.uint8))
-    return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
-
-
 def _crop_1to1(image: np.ndarray, boxes: np.ndarray, w: int, h: int) -> np.ndarray:
     """A w×h window of the image at full resolution around its widest box (what a person would see)."""
     H, W = image.shape[:2]
@@ -81,17 +74,12 @@ def _sheet(tiles: list[np.ndarray], cols: int) -> np.ndarray:
     return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
 
 
-def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
-    from training.synth_posters import add_posters, find_cjk_font
-
-    font = find_cjk_font()
-    rng = np.random.default_rng(seed)
-    names = sorted((data / "facades" / "images").glob("*.jpg"))
-    streets = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
-    picks = [names[i] for i in rng.choice(len(names), n - n // 3, replace=False)] + \
-            [streets[i] for i in rng.choice(len(streets), n // 3, replace=False)]
-    frames, crops, one_to_one = [], [], []
-    for path in picks:
+def _preview(data: Path, out: Path, name: str, scenes: list[Path], synthesize, show_avoid: bool,
+             crop_margin: float, one_to_one: tuple[int, int, int]) -> None:
+    """Contact sheets of `synthesize(image, avoid, hints, doors) -> (image, boxes)` on `scenes`:
+    whole frames with boxes, close-ups, and full-resolution windows (where realism is judged)."""
+    frames, crops, windows = [], [], []
+    for path in scenes:
         img = cv2.imread(str(path))
         h, w = img.shape[:2]
         label = path.parent.parent / "labels" / f"{path.stem}.txt"
@@ -99,29 +87,44 @@ def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
             avoid, hints, doors = facade_boxes(label, w, h)
         else:
             avoid, hints, doors = read_yolo_boxes(label, w, h)[1], None, None
-        new, boxes = add_posters(img, avoid, rng, font, hint_boxes=hints, max_posters=4, door_boxes=doors)
+        new, boxes = synthesize(img, avoid, hints, doors)
         shown = new.copy()
-        for b in avoid.astype(int):
+        for b in (avoid.astype(int) if show_avoid else ()):
             cv2.rectangle(shown, tuple(b[:2]), tuple(b[2:]), (0, 200, 255), 1)
         for b in boxes.astype(int):
             cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)
         frames.append(_tile(shown, 640))
         if len(boxes):
-            one_to_one.append(_crop_1to1(new, boxes, 400, 300))
+            windows.append(_crop_1to1(new, boxes, one_to_one[0], one_to_one[1]))
         for b in boxes:
-            bw, bh = b[2] - b[0], b[3] - b[1]
-            m = max(bw, bh) * 1.5 + 12
+            m = max(b[2] - b[0], b[3] - b[1]) * crop_margin + 12
             cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            x0, y0 = int(max(0, cx - m)), int(max(0, cy - m))
-            x1, y1 = int(min(w, cx + m)), int(min(h, cy + m))
-            crop = new[y0:y1, x0:x1].copy()
-            crops.append(_tile(crop, 200))
+            crops.append(_tile(new[int(max(0, cy - m)):int(min(h, cy + m)), int(max(0, cx - m)):int(min(w, cx + m))],
+                               200))
     out.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out / "posters.png"), _grid(frames, 2))
+    cv2.imwrite(str(out / f"{name}.png"), _sheet(frames, 2))
     if crops:
-        cv2.imwrite(str(out / "posters_crops.png"), _grid(crops[:48], 8))
-    if one_to_one:
-        cv2.imwrite(str(out / "posters_1to1.png"), _sheet(one_to_one[:8], 4))
+        cv2.imwrite(str(out / f"{name}_crops.png"), _sheet(crops[:48], 8))
+    if windows:
+        cv2.imwrite(str(out / f"{name}_1to1.png"), _sheet(windows[: one_to_one[2]], 4))
+
+
+def _scenes(data: Path, rng: np.random.Generator, facades: int, streets: int) -> list[Path]:
+    facade_images = sorted((data / "facades" / "images").glob("*.jpg"))
+    street_images = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
+    return [facade_images[i] for i in rng.choice(len(facade_images), facades, replace=False)] + \
+        [street_images[i] for i in rng.choice(len(street_images), streets, replace=False)]
+
+
+def preview_posters(data: Path, out: Path, n: int, seed: int) -> None:
+    from training.synth_posters import add_posters, find_cjk_font
+
+    font = find_cjk_font()
+    rng = np.random.default_rng(seed)
+    _preview(data, out, "posters", _scenes(data, rng, n - n // 3, n // 3),
+             lambda img, avoid, hints, doors: add_posters(img, avoid, rng, font, hint_boxes=hints, max_posters=4,
+                                                          door_boxes=doors),
+             show_avoid=True, crop_margin=1.5, one_to_one=(400, 300, 8))
     # the rendered sheets themselves, clean and aged, on a neutral wall colour
     from training.synth_posters import _age, _render
 
@@ -145,39 +148,11 @@ def preview_garbage(data: Path, out: Path, n: int, seed: int) -> None:
 
     rng = np.random.default_rng(seed)
     gnames = sorted(p.name for p in (data / "garbage_bags" / "images").glob("*.jpg"))
-    sel = [gnames[i] for i in rng.choice(len(gnames), 40, replace=False)]
-    cutouts = load_cutouts(data / "garbage_bags", sel)
-    backgrounds = sorted((data / "facades" / "images").glob("*.jpg"))
-    streets = sorted((data / "street_vehicles" / "images").glob("*.jpg"))
-    picks = [backgrounds[i] for i in rng.choice(len(backgrounds), n // 2, replace=False)] + \
-            [streets[i] for i in rng.choice(len(streets), n - n // 2, replace=False)]
-    frames, crops, one_to_one = [], [], []
-    for path in picks:
-        img = cv2.imread(str(path))
-        h, w = img.shape[:2]
-        label = path.parent.parent / "labels" / f"{path.stem}.txt"
-        if "facades" in str(path):
-            avoid, hints, doors = facade_boxes(label, w, h)
-        else:
-            avoid, hints, doors = read_yolo_boxes(label, w, h)[1], None, None
-        new, boxes = paste_garbage(img, cutouts, avoid, rng, max_items=3, hint_boxes=hints, door_boxes=doors)
-        shown = new.copy()
-        for b in boxes.astype(int):
-            cv2.rectangle(shown, (b[0] - 2, b[1] - 2), (b[2] + 2, b[3] + 2), (0, 0, 255), 2)
-        frames.append(_tile(shown, 640))
-        if len(boxes):
-            one_to_one.append(_crop_1to1(new, boxes, 300, 225))
-        for b in boxes:
-            m = max(b[2] - b[0], b[3] - b[1]) * 1.2 + 12
-            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            crop = new[int(max(0, cy - m)):int(min(h, cy + m)), int(max(0, cx - m)):int(min(w, cx + m))]
-            crops.append(_tile(crop, 200))
-    out.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out / "garbage.png"), _grid(frames, 2))
-    if crops:
-        cv2.imwrite(str(out / "garbage_crops.png"), _grid(crops[:48], 8))
-    if one_to_one:
-        cv2.imwrite(str(out / "garbage_1to1.png"), _sheet(one_to_one[:12], 4))
+    cutouts = load_cutouts(data / "garbage_bags", [gnames[i] for i in rng.choice(len(gnames), 40, replace=False)])
+    _preview(data, out, "garbage", _scenes(data, rng, n // 2, n - n // 2),
+             lambda img, avoid, hints, doors: paste_garbage(img, cutouts, avoid, rng, max_items=3, hint_boxes=hints,
+                                                            door_boxes=doors),
+             show_avoid=False, crop_margin=1.2, one_to_one=(300, 225, 12))
 
 
 def main(argv: list[str] | None = None) -> None:
