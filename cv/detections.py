@@ -68,3 +68,11 @@ class Detections:
             {"class": name, "confidence": round(float(c), 4), "box": [round(float(v), 1) for v in box]}
             for name, c, box in zip(self.names, self.confidence, self.xyxy)
         ]
+
+
+def concat_detections(parts: list[Detections]) -> Detections:
+    """One `Detections` holding all of `parts` in order (they share the class list of the first)."""
+    if not parts:
+        return Detections.empty()
+    return Detections(np.concatenate([d.xyxy for d in parts]), np.concatenate([d.confidence for d in parts]),
+                      np.concatenate([d.class_id for d in parts]), parts[0].class_names)

@@ -17,14 +17,55 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from cv.detections import Detections
-from cv.geometry import class_aware_nms
+from cv.detections import Detections, concat_detections
+from cv.geometry import class_aware_nms, overlap_of_smaller
 from cv.image import DEFAULT_MAX_PIXELS, DecodedImage, as_bgr, decode_image
 from cv.model_card import ModelCard, ModelCardError, default_model_path
 
 PAD_VALUE = 114  # grey, as ultralytics pads
 # Encoded bytes, an already decoded frame, or a BGR/gray/BGRA pixel array.
 Frame = bytes | DecodedImage | np.ndarray
+RelativeBox = tuple[float, float, float, float]  # xyxy as fractions of the frame's width and height
+
+# A crop is worth a second look only when it shows its objects this much larger than the whole frame
+# does; 2× is where it stops: beyond that a wall needs more than four crops.
+MIN_CROP_ZOOM, MAX_CROP_ZOOM, MAX_CROPS = 1.3, 2.0, 4
+CROP_DUPLICATE = 0.5  # a crop's box this much inside a kept box of its class is that object again
+
+
+@dataclass(frozen=True)
+class Crops:
+    """A second look at parts of a frame at full resolution (DESIGN.md: small fly-posters on walls).
+
+    `windows` are relative xyxy boxes of the frame; of what the detector finds in them, only
+    `classes` are kept (a wall crop is there for the posters, not for the cars in front of it).
+    """
+
+    windows: tuple[RelativeBox, ...]
+    classes: frozenset[str]
+
+
+def crop_windows(region: RelativeBox, frame_size: tuple[int, int], imgsz: int) -> tuple[RelativeBox, ...]:
+    """Windows with the frame's aspect that cover `region` (the walls' bounding box) at up to 2× the
+    whole frame's zoom, at most four of them; none when the frame is too small to gain from it."""
+    width, height = frame_size
+    zoom = min(MAX_CROP_ZOOM, max(width, height) / imgsz)
+    if zoom < MIN_CROP_ZOOM:
+        return ()
+    x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in region)
+    side = 1 / zoom  # a window's width and height as fractions of the frame's
+    columns, rows = (max(1, int(np.ceil((extent - 1e-9) / side))) for extent in (x1 - x0, y1 - y0))
+    while columns * rows > MAX_CROPS:  # a larger window, so that four still cover the walls
+        side = min(1.0, side * 1.15)
+        columns, rows = (max(1, int(np.ceil((extent - 1e-9) / side))) for extent in (x1 - x0, y1 - y0))
+
+    def starts(lo: float, hi: float, count: int) -> list[float]:
+        # spread evenly over the region (overlapping where it is not a whole number of windows)
+        first, last = min(lo, 1 - side), min(max(hi - side, 0.0), 1 - side)
+        first = min(first, last)
+        return [first + (last - first) * i / (count - 1) for i in range(count)] if count > 1 else [(first + last) / 2]
+
+    return tuple((x, y, x + side, y + side) for y in starts(y0, y1, rows) for x in starts(x0, x1, columns))
 
 
 def machine_threads() -> int:
@@ -113,9 +154,11 @@ class Detector:
     def version(self) -> str:
         return self.card.version
 
-    def decode(self, data: bytes) -> DecodedImage:
-        """Decode a frame for this model: JPEGs at reduced size when that still covers the input."""
-        return decode_image(data, max_pixels=self.max_pixels, min_long_side=self.imgsz)
+    def decode(self, data: bytes, full_resolution: bool = False) -> DecodedImage:
+        """Decode a frame for this model: JPEGs at reduced size when that still covers the input,
+        unless the frame will also be looked at in full-resolution crops."""
+        return decode_image(data, max_pixels=self.max_pixels,
+                            min_long_side=None if full_resolution else self.imgsz)
 
     def load(self, frame: Frame) -> tuple[np.ndarray, tuple[float, float]]:
         """BGR pixels and the (x, y) factors that map them back to the frame's own pixels."""
@@ -126,32 +169,65 @@ class Detector:
         decoded = self.decode(frame)
         return decoded.pixels, decoded.scale
 
-    def detect(self, frame: Frame) -> Detections:
-        return self.detect_batch([frame])[0]
+    def detect(self, frame: Frame, crops: Crops | None = None) -> Detections:
+        return self.detect_batch([frame], [crops])[0]
 
-    def detect_batch(self, frames: list[Frame]) -> list[Detections]:
-        """Detect several frames with one session run (frames share the input shape that fits them all)."""
+    def detect_batch(self, frames: list[Frame], crops: list[Crops | None] | None = None) -> list[Detections]:
+        """Detect several frames with one session run (frames share the input shape that fits them all).
+
+        `crops[i]`, when given, adds full-resolution windows of frame i to the same run; what they
+        find of their classes joins the frame's detections (NMS across both)."""
         if not frames:
             return []
+        crops = crops or [None] * len(frames)
         # Decoding releases the GIL: a batch's frames decode in parallel, across the machine's cores.
         loaded = list(self._decoders.map(self.load, frames)) if len(frames) > 1 else [self.load(frames[0])]
+        views = []  # (pixels, scale, offset in loaded pixels, owning frame, classes kept or None = all)
+        for i, ((pixels, scale), frame_crops) in enumerate(zip(loaded, crops)):
+            views.append((pixels, scale, (0, 0), i, None))
+            for x0, y0, x1, y1 in frame_crops.windows if frame_crops else ():
+                h, w = pixels.shape[:2]
+                left, top = round(x0 * w), round(y0 * h)
+                views.append((pixels[top:max(round(y1 * h), top + 1), left:max(round(x1 * w), left + 1)],
+                              scale, (left, top), i, frame_crops.classes))
         if self.fixed_shape:
             shape = self.fixed_shape
         else:
-            shapes = [rect_shape(*pixels.shape[:2], self.imgsz, self.stride) for pixels, _ in loaded]
+            shapes = [rect_shape(*view[0].shape[:2], self.imgsz, self.stride) for view in views]
             shape = (max(s[0] for s in shapes), max(s[1] for s in shapes))
-        batch = np.empty((len(frames), 3, *shape), np.float32)
+        batch = np.empty((len(views), 3, *shape), np.float32)
         boxes_back = []
-        for i, (pixels, scale) in enumerate(loaded):
+        for i, (pixels, scale, offset, _, _) in enumerate(views):
             fitted, lb = letterbox(pixels, shape, self.imgsz)
             # HWC BGR uint8 → CHW RGB float in [0, 1], written straight into the batch.
             np.multiply(fitted[..., ::-1].transpose(2, 0, 1), 1 / 255, out=batch[i], casting="unsafe")
-            boxes_back.append((lb, scale))
+            boxes_back.append((lb, scale, offset))
         (output,) = self.session.run(None, {self.input_name: batch})
-        return [self._decode(output[i], lb, scale) for i, (lb, scale) in enumerate(boxes_back)]
+        found = [self._decode(output[i], *back) for i, back in enumerate(boxes_back)]
+        per_frame: list[list[Detections]] = [[] for _ in frames]
+        for dets, (_, _, _, owner, classes) in zip(found, views):
+            per_frame[owner].append(dets if classes is None else dets.of_class(*classes))
+        return [parts[0] if len(parts) == 1 else self._merge(parts) for parts in per_frame]
 
-    def _decode(self, prediction: np.ndarray, lb: Letterbox, scale: tuple[float, float]) -> Detections:
-        """(4 + nc, anchors) raw output → filtered, NMS'd boxes in the frame's original pixels."""
+    def _merge(self, parts: list[Detections]) -> Detections:
+        """The frame's own detections as they are, plus what its crops found that the frame did not:
+        a crop box that mostly lies on a box of its class already kept is the same object (a poster
+        cut by a crop's edge gives a partial box, hence overlap over the smaller box, not IoU)."""
+        frame, found = parts[0], concat_detections(parts[1:])
+        kept = [frame]
+        boxes, classes = frame.xyxy, frame.class_id
+        for i in np.argsort(-found.confidence, kind="stable"):
+            same = classes == found.class_id[i]
+            if same.any() and (overlap_of_smaller(found.xyxy[i], boxes[same]) >= CROP_DUPLICATE).any():
+                continue
+            kept.append(found[int(i)])
+            boxes, classes = np.vstack([boxes, found.xyxy[i]]), np.append(classes, found.class_id[i])
+        return concat_detections(kept)[: self.max_det]
+
+    def _decode(self, prediction: np.ndarray, lb: Letterbox, scale: tuple[float, float],
+                offset: tuple[int, int] = (0, 0)) -> Detections:
+        """(4 + nc, anchors) raw output → filtered, NMS'd boxes in the frame's original pixels
+        (`offset`: where a crop's top-left lies in the loaded pixels)."""
         scores = prediction[4:]
         best = scores.max(axis=0)
         candidates = np.flatnonzero(best > self.conf)
@@ -168,7 +244,7 @@ class Detector:
         boxes = boxes[keep]
         boxes[:, [0, 2]] = (boxes[:, [0, 2]] - lb.left) / lb.gain_x
         boxes[:, [1, 3]] = (boxes[:, [1, 3]] - lb.top) / lb.gain_y
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, lb.width) * scale[0]
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, lb.height) * scale[1]
+        boxes[:, [0, 2]] = (np.clip(boxes[:, [0, 2]], 0, lb.width) + offset[0]) * scale[0]
+        boxes[:, [1, 3]] = (np.clip(boxes[:, [1, 3]], 0, lb.height) + offset[1]) * scale[1]
         return Detections(boxes.astype(np.float32), confidence[keep].astype(np.float32),
                           class_id[keep].astype(np.int64), self.class_names)

@@ -20,6 +20,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def overlap_of_smaller(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection of `box` with each of `boxes`, over the smaller of the two areas: 1 when one box
+    lies inside the other, whatever their sizes."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    top_left = np.maximum(box[:2], boxes[:, :2])
+    bottom_right = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+    return inter / np.maximum(np.minimum(box_area(np.asarray(box, np.float64)), box_area(boxes)), 1e-12)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression; indices kept, highest score first (torchvision's semantics)."""
     order = np.argsort(-scores, kind="stable")

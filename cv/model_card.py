@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # The repository's models/ folder; CITYPATROL_MODEL overrides the choice made from it.
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# Retrained models wait here until `citypatrol model promote` (relative: the working folder's var/).
+CANDIDATES_DIR = Path("var/candidates")
 
 
 class ModelCardError(ValueError):
@@ -81,10 +83,29 @@ def shipped_models(models_dir: Path = MODELS_DIR) -> list[Path]:
     )
 
 
+# `citypatrol model promote` writes this file into the models folder: the version in service.
+PROMOTED_FILE = "promoted.json"
+
+
+def promoted_model(models_dir: Path = MODELS_DIR) -> Path | None:
+    """The ONNX file that `citypatrol model promote` named in `models_dir`, if any."""
+    pointer = Path(models_dir) / PROMOTED_FILE
+    if not pointer.exists():
+        return None
+    try:
+        name = json.loads(pointer.read_text(encoding="utf-8"))["file"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ModelCardError(f"{pointer} is not a promotion record ({exc}); promote a model again") from exc
+    return Path(models_dir) / name
+
+
 def default_model_path(models_dir: Path = MODELS_DIR) -> Path:
-    """The model used when none is named: $CITYPATROL_MODEL, else the newest shipped model."""
+    """The model used when none is named: $CITYPATROL_MODEL, else the promoted model, else the newest shipped."""
     if os.environ.get("CITYPATROL_MODEL"):
         return Path(os.environ["CITYPATROL_MODEL"])
+    promoted = promoted_model(models_dir)
+    if promoted is not None:
+        return promoted
     models = shipped_models(models_dir)
     if not models:
         raise ModelCardError(f"no model given and none shipped in {models_dir}; pass --model or set CITYPATROL_MODEL")

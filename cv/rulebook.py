@@ -96,6 +96,8 @@ class Rule(BaseModel):
     point_types: list[PointType] = Field(default_factory=list, description="empty: every point type")
     min_score: float = Field(ge=0, le=1)
     min_area: float = Field(0.0, ge=0, le=1, description="smallest evidence box, as a fraction of the frame")
+    second_look: bool = Field(
+        False, description="also look for the evidence in full-resolution crops of the rule's zones (small objects)")
     dwell_s: float = Field(ge=0)
     min_hits: int = Field(ge=1)
     clear_after_s: float = Field(gt=0)

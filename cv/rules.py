@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 
 from cv.detections import Detections
+from cv.detector import Crops, crop_windows
 from cv.geometry import bottom_centres, box_area, box_gap
 from cv.rulebook import Cluster, Placement, Rule, Rulebook
 from cv.zones import CityConfig, Zone
@@ -46,6 +47,32 @@ class RuleEngine:
     def __init__(self, rulebook: Rulebook, city: CityConfig):
         self.rulebook = rulebook
         self.city = city
+
+    def second_look_zones(self, camera_id: str) -> tuple[list[Zone], frozenset[str]]:
+        """The camera's zones that rules with `second_look` watch, and those rules' evidence classes."""
+        camera = self.city.camera(camera_id)
+        zones: dict[str, Zone] = {}
+        classes: set[str] = set()
+        for rule in self.rulebook.rules.values():
+            if not rule.second_look:
+                continue
+            watched = [zone for point, zone in camera.zones if zone.kind in rule.zone_kinds
+                       and (not rule.point_types or self.city.point(point).type in rule.point_types)]
+            if watched:
+                zones.update((zone.id, zone) for zone in watched)
+                classes.update(rule.evidence_classes)
+        return list(zones.values()), frozenset(classes)
+
+    def crops_for(self, camera_id: str, frame_size: tuple[int, int], imgsz: int) -> Crops | None:
+        """Full-resolution windows over the zones that rules with `second_look` watch in this camera
+        (None when there are none or the frame is too small to gain from a closer look)."""
+        zones, classes = self.second_look_zones(camera_id)
+        if not zones:
+            return None
+        corners = np.concatenate([zone.vertices for zone in zones])
+        region = (*corners.min(axis=0), *corners.max(axis=0))
+        windows = crop_windows(region, frame_size, imgsz)
+        return Crops(windows, classes) if windows else None
 
     def evaluate(
         self, camera_id: str, detections: Detections, frame_size: tuple[int, int], captured_at: datetime

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from cv.model_card import CANDIDATES_DIR
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
@@ -122,6 +124,43 @@ def export_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_list(args: argparse.Namespace) -> int:
+    from serve.model_promotion import list_models
+    from serve.settings import Settings
+
+    rows = list_models(Settings().models_dir, Path(args.candidates))
+    for row in rows:
+        print(f"{'*' if row['in_service'] else ' '} {row['version']:<16} {row['where']:<10} gate {row['gate'] or '-':<8} "
+              f"parent {row['parent'] or '-':<12} {row['file']}")
+    return 0
+
+
+def model_promote(args: argparse.Namespace) -> int:
+    """Promote a version; with --url, make the running service reload it now."""
+    import os
+
+    from serve.model_promotion import PromotionError, promote, reload_service
+    from serve.settings import Settings
+
+    settings = Settings()
+    try:
+        record = promote(args.version, settings.models_dir, Path(args.candidates), force=args.force)
+        print(f"promoted {record['version']} ({record['file']}, gate {record['gate']}) in {settings.models_dir}"
+              + (f"; previously {record['previous']}" if record["previous"] else ""))
+        if args.url:
+            password = os.environ.get("CITYPATROL_PASSWORD")
+            if not password:
+                print("citypatrol model promote: --url needs the admin's password in CITYPATROL_PASSWORD",
+                      file=sys.stderr)
+                return 2
+            versions = reload_service(args.url, args.user, password)
+            print(f"{args.url} now runs model {versions['model']} ({versions['model_file']})")
+    except PromotionError as exc:
+        print(f"citypatrol model promote: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citypatrol", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset folder (created; a second export adds only new frames)")
     p.add_argument("--since", help="only incidents reviewed at or after this ISO time (with zone)")
     p.set_defaults(handler=export_dataset)
+
+    p = commands.add_parser("model", help="the models in service: list them, promote a version")
+    actions = p.add_subparsers(dest="action", required=True)
+    q = actions.add_parser("list", help="shipped and candidate models; * marks the one in service")
+    q.add_argument("--candidates", default=str(CANDIDATES_DIR), help="where retrained candidates wait")
+    q.set_defaults(handler=model_list)
+    q = actions.add_parser("promote", help="make VERSION the model in service (CITYPATROL_MODELS_DIR)")
+    q.add_argument("version", metavar="VERSION")
+    q.add_argument("--candidates", default=str(CANDIDATES_DIR), help="where retrained candidates wait")
+    q.add_argument("--force", action="store_true", help="promote even though the gate refused it (recorded)")
+    q.add_argument("--url", help="a running service to reload now, e.g. http://127.0.0.1:8000")
+    q.add_argument("--user", default="admin", help="admin user for --url (password in CITYPATROL_PASSWORD)")
+    q.set_defaults(handler=model_promote)
     return parser
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from cv.detections import Detections
-from cv.detector import Detector
+from cv.detector import Crops, Detector
 from cv.image import DecodedImage
 
 
@@ -30,6 +30,7 @@ class DetectorSaturated(RuntimeError):
 @dataclass
 class _Job:
     frame: DecodedImage
+    crops: Crops | None
     detector: Detector
     result: Future
 
@@ -53,21 +54,21 @@ class DetectionQueue:
         """Use `detector` for frames queued from now on; frames already queued keep theirs."""
         self.detector = detector
 
-    def submit(self, frame: DecodedImage) -> Future:
+    def submit(self, frame: DecodedImage, crops: Crops | None = None) -> Future:
         with self._ready:
             if self._closed:
                 raise RuntimeError("the detection queue is closed")
             if len(self._jobs) >= self.max_waiting:
                 retry = max(1, round(len(self._jobs) * self._seconds_per_frame))
                 raise DetectorSaturated(len(self._jobs), retry)
-            job = _Job(frame, self.detector, Future())
+            job = _Job(frame, crops, self.detector, Future())
             self._jobs.append(job)
             self._ready.notify()
         return job.result
 
-    async def detect(self, frame: DecodedImage) -> tuple[Detections, str]:
-        """Detections for `frame` and the version of the model that produced them."""
-        return await asyncio.wrap_future(self.submit(frame))
+    async def detect(self, frame: DecodedImage, crops: Crops | None = None) -> tuple[Detections, str]:
+        """Detections for `frame` (and its `crops`) and the version of the model that produced them."""
+        return await asyncio.wrap_future(self.submit(frame, crops))
 
     def _next_batch(self) -> list[_Job]:
         with self._ready:
@@ -86,7 +87,7 @@ class DetectionQueue:
             detector = batch[0].detector
             started = time.perf_counter()
             try:
-                results = detector.detect_batch([job.frame for job in batch])
+                results = detector.detect_batch([job.frame for job in batch], [job.crops for job in batch])
             except Exception as exc:  # noqa: BLE001 — handed to every waiting request
                 for job in batch:
                     job.result.set_exception(exc)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cv.detector import Detector
+from cv.model_card import default_model_path
 from cv.rulebook import Rulebook
 from cv.rules import RuleEngine
 from cv.zones import CityConfig
@@ -59,7 +60,8 @@ class Services:
         return ActiveConfig(city, rulebook, RuleEngine(rulebook, city), IncidentBook(self.sessions, rulebook, city))
 
     def _load_detector(self) -> Detector:
-        return Detector(self.settings.model, conf=self.settings.conf, max_pixels=self.settings.max_frame_pixels)
+        model = self.settings.model or default_model_path(self.settings.models_dir)
+        return Detector(model, conf=self.settings.conf, max_pixels=self.settings.max_frame_pixels)
 
     @property
     def detector(self) -> Detector:

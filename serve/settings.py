@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cv.model_card import MODELS_DIR
 from cv.rulebook import DEFAULT_RULEBOOK
 from cv.zones import DEFAULT_CAMERAS
 
@@ -20,7 +21,9 @@ class Settings(BaseSettings):
     )
     cameras_config: Path = DEFAULT_CAMERAS
     rulebook: Path = DEFAULT_RULEBOOK
-    model: Path | None = Field(None, description="ONNX model with its card; default: the newest in models/")
+    model: Path | None = Field(
+        None, description="ONNX model with its card; default: the promoted one in models_dir, else the newest")
+    models_dir: Path = Field(MODELS_DIR, description="shipped and promoted models (`citypatrol model promote`)")
     conf: float = Field(0.25, gt=0, lt=1, description="detector confidence threshold")
     max_frame_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads are refused unread (413)")
     max_frame_pixels: int = Field(40_000_000, gt=0, description="decompression-bomb limit, from the header")

@@ -7,6 +7,7 @@
     citypatrol-train eval var/runs/citypatrol/weights/last.pt
     citypatrol-train export var/runs/citypatrol/weights/last.pt --version 0.1.0   # ONNX, parity, eval, gate, card
     citypatrol-train gate models/citypatrol-0.2.0.onnx --shipped models/citypatrol-0.1.0.onnx
+    citypatrol-train retrain --from var/field-export    # reviews → fine-tuned, gated candidate in var/candidates
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from cv.config import ConfigError
+from cv.model_card import CANDIDATES_DIR
 from training.build import DEFAULT_WORK, VAL_PERCENT
 from training.manifest import DEFAULT_DATA_ROOT, ManifestError
 from training.train import DEFAULT_RUNS
@@ -83,7 +85,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from training.evaluate import evaluate, save
 
-    result = evaluate(args.weights, args.work, imgsz=args.imgsz)
+    result = evaluate(args.weights, args.work, imgsz=args.imgsz, second_look=True)
     out = args.out or Path(args.work) / "eval" / f"{Path(args.weights).stem}.json"
     save(result, out)
     _print(result)
@@ -111,6 +113,19 @@ def cmd_export(args) -> int:
                    parity_images=args.parity_images, notes=args.notes)
     _print({k: card[k] for k in ("name", "version", "sha256", "gate", "parity") if k in card})
     return 0 if card["gate"]["passed"] or args.force else 1
+
+
+def cmd_retrain(args) -> int:
+    from training.retrain import retrain
+
+    card = retrain(args.from_dir, work=args.work, models_dir=args.models_dir, parent=args.parent, out_dir=args.out,
+                   epochs=args.epochs, imgsz=args.imgsz, hours=args.hours, batch=args.batch, version=args.version,
+                   margin=args.margin, workers=args.workers)
+    _print({"candidate": str(Path(args.out) / f"{card['name']}.onnx"), "version": card["version"],
+            "lineage": card["lineage"], "gate": card["gate"]})
+    print(f"next: citypatrol model promote {card['version']}" if card["gate"]["passed"] else
+          f"the gate refused {card['version']}: it stays a candidate", file=sys.stderr)
+    return 0 if card["gate"]["passed"] else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -180,6 +195,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--margin", type=float, default=0.05)
     s.add_argument("--imgsz", type=int, default=640)
     s.set_defaults(func=cmd_gate)
+
+    s = common(sub.add_parser("retrain", help="operators' reviews (export-dataset DIR) → a gated candidate model"))
+    s.add_argument("--from", dest="from_dir", type=Path, required=True, help="a `citypatrol export-dataset` folder")
+    s.add_argument("--models-dir", type=Path, default=REPO / "models", help="where the parent model is")
+    s.add_argument("--parent", type=Path, default=None, help="default: the model in service (promoted, else newest)")
+    s.add_argument("--out", type=Path, default=CANDIDATES_DIR, help="where the candidate goes")
+    s.add_argument("--version", default=None, help="default: the parent's patch version + 1")
+    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("--hours", type=float, default=None)
+    s.add_argument("--imgsz", type=int, default=None, help="training size (default: the parent's)")
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--margin", type=float, default=0.05)
+    s.set_defaults(func=cmd_retrain)
     return p
 
 

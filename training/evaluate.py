@@ -2,11 +2,14 @@
 fly-posters per real facade validation image (real facades have no fly-posters).
 
 Subsets of the validation split (list files under `<work>/subsets/`):
-- `all`: every validation image (real and synthetic);
-- `real`: the real images only (source labels + teacher labels);
+- `all`: every validation image of the fixed split (real and synthetic; not field frames);
+- `real`: its real images only (source labels + teacher labels);
+- `field`: reviewed field frames of the validation cameras (`training.field`, after a retrain merged them);
 - `garbage_street`: street-level garbage_bags photos + garbage pasted on held-out street/facade backgrounds;
 - `garbage_rest`: the other garbage_bags photos (top-down into containers, close-ups);
-- `fly_poster_synth`: fly-posters composited on held-out backgrounds.
+- `fly_poster_synth`: fly-posters composited on held-out backgrounds (whole frames);
+- `fly_poster_crops`: full-resolution crops of those frames around a poster: what the runtime's
+  second pass over a camera's `wall` zones sees (cv.Detector `crops=`).
 
 An exported `.onnx` is evaluated with the runtime itself (`cv.Detector`, rectangular letterbox,
 conf 0.001, IoU 0.7, 300 boxes: ultralytics' validation settings) in one pass over the validation
@@ -26,21 +29,24 @@ import numpy as np
 from cv.config import load_taxonomy
 from training import offline
 from training.build import DEFAULT_WORK, ImageRecord, load_index
+from training.field import FIELD_SOURCE
 from training.train import dataset_yaml
 
-SUBSETS = ("all", "real", "garbage_street", "garbage_rest", "fly_poster_synth")
+SUBSETS = ("all", "real", "garbage_street", "garbage_rest", "fly_poster_synth", "fly_poster_crops")
 FP_CONF = 0.25  # the runtime's default confidence
 
 
 def subset_images(records: list[ImageRecord], subset: str) -> list[str]:
     val = [r for r in records if r.split == "val"]
     pick = {
-        "all": lambda r: True,
-        "real": lambda r: not r.synthetic,
+        "all": lambda r: r.source != FIELD_SOURCE,
+        "real": lambda r: not r.synthetic and r.source != FIELD_SOURCE,
+        "field": lambda r: r.source == FIELD_SOURCE,
         "garbage_street": lambda r: (r.source == "garbage_bags" and r.street_level and not r.synthetic)
         or r.synthetic == "garbage",
         "garbage_rest": lambda r: r.source == "garbage_bags" and not r.street_level and not r.synthetic,
         "fly_poster_synth": lambda r: r.synthetic == "fly_poster",
+        "fly_poster_crops": lambda r: r.synthetic == "fly_poster_crop",
         "facades_real": lambda r: r.source == "facades" and not r.synthetic,
     }[subset]
     # absolute paths of the dataset's links, NOT resolved: ultralytics finds a label by replacing
@@ -57,10 +63,11 @@ def _ap_table(metrics, names: list[str]) -> dict:
 
 
 def evaluate(weights: str | Path, work: str | Path = DEFAULT_WORK, imgsz: int = 640,
-             subsets: tuple[str, ...] = SUBSETS, batch: int = 8, fp: bool = True, verbose: bool = False) -> dict:
+             subsets: tuple[str, ...] = SUBSETS, batch: int = 8, fp: bool = True, verbose: bool = False,
+             second_look: bool = False) -> dict:
     work, weights = Path(work).resolve(), Path(weights)
     if weights.suffix == ".onnx":
-        return evaluate_runtime(weights, work, imgsz=imgsz, subsets=subsets, fp=fp)
+        return evaluate_runtime(weights, work, imgsz=imgsz, subsets=subsets, fp=fp, second_look=second_look)
     offline.prepare()
     from ultralytics import YOLO
 
@@ -179,74 +186,105 @@ def _correct(pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarray) -> np.
     return correct
 
 
-def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[str, ...] = SUBSETS,
-                     fp: bool = True, progress: bool = True) -> dict:
-    """One pass of `cv.Detector` over the validation images, then AP per subset and class."""
+def _runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second_look: bool = False,
+                   desc: str = "eval", progress: bool = True) -> tuple[dict, float]:
+    """Per image: (true positives at 10 IoUs, confidences, predicted classes, true classes), and the
+    mean seconds per image. `second_look`: also the fly-poster crops of the whole frame, as a camera
+    whose wall fills the frame (a facade) gets them from its `wall` zones."""
     import cv2
     from tqdm import tqdm
 
-    from cv import Detector
+    from cv.detector import Crops, crop_windows
     from cv.geometry import box_iou
     from training.build import read_labels
     from training.teacher import yolo_to_xyxy
 
-    offline.prepare()
-    from ultralytics.utils.metrics import ap_per_class
-
-    names = load_taxonomy().names
-    records = load_index(work)
-    by_image = {os.path.abspath(r.image): r for r in records if r.split == "val"}
-    wanted = set()
-    for subset in subsets:
-        wanted.update(subset_images(records, subset))
-    if fp:
-        wanted.update(subset_images(records, "facades_real"))
-    detector = Detector(onnx, conf=0.001, iou=0.7, max_det=300)
-    if detector.imgsz != imgsz:
-        raise ValueError(f"{onnx.name} was exported for imgsz {detector.imgsz}, not {imgsz}")
-    started = time.time()
-    stats = {}
-    poster = names.index("fly_poster")
-    fp_counts = []
-    facade_real = set(subset_images(records, "facades_real"))
-    for path in tqdm(sorted(wanted), desc=f"eval {onnx.name}", disable=not progress, unit="img"):
+    stats, seconds = {}, 0.0
+    for path in tqdm(paths, desc=desc, disable=not progress, unit="img"):
         record = by_image[path]
-        dets = detector.detect(cv2.imread(path))
+        image = cv2.imread(path)
+        crops = None
+        if second_look:
+            windows = crop_windows((0.0, 0.0, 1.0, 1.0), (record.width, record.height), detector.imgsz)
+            crops = Crops(windows, frozenset({"fly_poster"})) if windows else None
+        started = time.perf_counter()
+        dets = detector.detect(image, crops)
+        seconds += time.perf_counter() - started
         rows = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
         true_cls = np.array([r[0] for r in rows], np.int64)
         true_xyxy = yolo_to_xyxy(rows, record.width, record.height) if rows else np.zeros((0, 4))
         iou = box_iou(true_xyxy.astype(np.float32), dets.xyxy) if len(rows) and len(dets) else \
             np.zeros((len(rows), len(dets)))
         stats[path] = (_correct(dets.class_id, true_cls, iou), dets.confidence, dets.class_id, true_cls)
-        if path in facade_real:
-            fp_counts.append(int(((dets.class_id == poster) & (dets.confidence >= FP_CONF)).sum()))
+    return stats, seconds / max(len(paths), 1)
+
+
+def _ap_of(stats: dict, images: list[str], names: list[str]) -> dict:
+    """mAP and per-class AP50 / AP50-95 over `images` (ultralytics' ap_per_class)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    tp = np.concatenate([stats[p][0] for p in images])
+    conf = np.concatenate([stats[p][1] for p in images])
+    pred_cls = np.concatenate([stats[p][2] for p in images])
+    target_cls = np.concatenate([stats[p][3] for p in images])
+    per_class = {}
+    map50 = map50_95 = 0.0
+    if len(target_cls):
+        out = ap_per_class(tp, conf, pred_cls, target_cls)
+        ap, classes = out[5], out[6]
+        for i, c in enumerate(classes):
+            per_class[names[int(c)]] = {"ap50": round(float(ap[i, 0]), 4), "ap50_95": round(float(ap[i].mean()), 4),
+                                        "instances": int((target_cls == c).sum())}
+        map50, map50_95 = float(ap[:, 0].mean()), float(ap.mean())
+    return {"images": len(images), "map50": round(map50, 4), "map50_95": round(map50_95, 4), "per_class": per_class}
+
+
+def _false_posters(stats: dict, images: list[str], poster: int) -> dict:
+    """Fly-posters at the runtime's confidence on real facades (which have none)."""
+    counts = np.array([int(((stats[p][2] == poster) & (stats[p][1] >= FP_CONF)).sum()) for p in images] or [0])
+    return {"images": len(images), "conf": FP_CONF, "false_posters": int(counts.sum()),
+            "per_image": round(float(counts.mean()), 4) if images else None, "images_with_any": int((counts > 0).sum())}
+
+
+def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[str, ...] = SUBSETS,
+                     fp: bool = True, second_look: bool = False, progress: bool = True) -> dict:
+    """One pass of `cv.Detector` over the validation images, then AP per subset and class; with
+    `second_look`, fly-poster AP, false posters and time per frame with and without the wall crops."""
+    from cv import Detector
+
+    offline.prepare()
+    names = load_taxonomy().names
+    records = load_index(work)
+    by_image = {os.path.abspath(r.image): r for r in records if r.split == "val"}
+    wanted = set()
+    for subset in subsets:
+        wanted.update(subset_images(records, subset))
+    facades = subset_images(records, "facades_real")
+    if fp:
+        wanted.update(facades)
+    detector = Detector(onnx, conf=0.001, iou=0.7, max_det=300)
+    if detector.imgsz != imgsz:
+        raise ValueError(f"{onnx.name} was exported for imgsz {detector.imgsz}, not {imgsz}")
+    started = time.time()
+    stats, _ = _runtime_stats(detector, sorted(wanted), by_image, work, desc=f"eval {onnx.name}", progress=progress)
     result: dict = {"weights": onnx.name, "imgsz": imgsz, "evaluator": "cv.Detector (runtime) + ultralytics ap_per_class",
                     "split": "val (fixed: SHA-1 of the file name)", "subsets": {}}
     for subset in subsets:
         images = subset_images(records, subset)
-        if not images:
-            result["subsets"][subset] = {"images": 0}
-            continue
-        tp = np.concatenate([stats[p][0] for p in images])
-        conf = np.concatenate([stats[p][1] for p in images])
-        pred_cls = np.concatenate([stats[p][2] for p in images])
-        target_cls = np.concatenate([stats[p][3] for p in images])
-        per_class = {}
-        map50 = map50_95 = 0.0
-        if len(target_cls):
-            out = ap_per_class(tp, conf, pred_cls, target_cls)
-            ap, classes = out[5], out[6]
-            for i, c in enumerate(classes):
-                per_class[names[int(c)]] = {"ap50": round(float(ap[i, 0]), 4), "ap50_95": round(float(ap[i].mean()), 4),
-                                            "instances": int((target_cls == c).sum())}
-            map50, map50_95 = float(ap[:, 0].mean()), float(ap.mean())
-        result["subsets"][subset] = {"images": len(images), "map50": round(map50, 4), "map50_95": round(map50_95, 4),
-                                     "per_class": per_class}
+        result["subsets"][subset] = _ap_of(stats, images, names) if images else {"images": 0}
+    poster = names.index("fly_poster")
     if fp:
-        counts = np.array(fp_counts or [0])
-        result["fly_poster_false_positives"] = {
-            "images": len(fp_counts), "conf": FP_CONF, "false_posters": int(counts.sum()),
-            "per_image": round(float(counts.mean()), 4) if fp_counts else None,
-            "images_with_any": int((counts > 0).sum())}
+        result["fly_poster_false_positives"] = _false_posters(stats, facades, poster)
+    posters = subset_images(records, "fly_poster_synth")
+    if second_look and posters:
+        result["second_look"] = {"note": "fly_poster_synth frames and real facades, each as a camera whose wall "
+                                         "zone is the whole frame: cv.Detector with and without its crops"}
+        for mode in ("without", "with"):
+            looked, per_image = _runtime_stats(detector, posters + facades, by_image, work, second_look=mode == "with",
+                                               desc=f"second look: {mode}", progress=progress)
+            result["second_look"][mode] = {
+                "fly_poster_ap50": _ap_of(looked, posters, names)["per_class"].get("fly_poster", {}).get("ap50"),
+                "false_posters_per_facade": _false_posters(looked, facades, poster)["per_image"],
+                "ms_per_frame": round(per_image * 1000, 1)}
     result["seconds"] = round(time.time() - started)
     return result

@@ -24,6 +24,17 @@ def save_checkpoint(model, path: str | Path, train_args: dict | None = None) -> 
     return path
 
 
+def save_weights(trained: str | Path, out: str | Path) -> Path:
+    """The trained weights without optimizer state (half the size): what a later retrain starts from."""
+    offline.prepare()
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    strip_optimizer(str(trained), s=str(out))
+    return out
+
+
 def export_onnx(weights: str | Path, out: str | Path, imgsz: int = 640, **card_fields) -> Path:
     """Export `weights` (an ultralytics .pt) to `out` (.onnx, dynamic batch and shape) and write its card."""
     offline.prepare()

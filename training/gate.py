@@ -21,6 +21,7 @@ class GateResult:
     worse: dict = field(default_factory=dict)  # "subset/class" -> {"candidate", "shipped", "delta"}
     compared: int = 0
     reason: str = ""
+    field: dict | None = None  # retrain: mAP50 of candidate and parent on the field validation cameras
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,6 +46,25 @@ def compare(candidate: dict, shipped: dict | None, margin: float = DEFAULT_MARGI
     reason = (f"no class worse by more than {margin} AP50 ({compared} compared)" if passed
               else f"{len(worse)} class(es) worse by more than {margin} AP50: {', '.join(sorted(worse))}")
     return GateResult(passed, margin, shipped_name, worse, compared, reason)
+
+
+def compare_retrained(candidate: dict, parent: dict, margin: float = DEFAULT_MARGIN,
+                      parent_name: str | None = None) -> GateResult:
+    """A retrained candidate must not lose on the fixed split beyond the margin AND must win on the
+    field split (the cameras whose reviews it did not learn from)."""
+    result = compare(candidate, parent, margin, shipped_name=parent_name)
+    ours, theirs = (r["subsets"].get("field", {}) for r in (candidate, parent))
+    result.field = {"images": ours.get("images", 0), "candidate_map50": ours.get("map50"),
+                    "parent_map50": theirs.get("map50")}
+    if not ours.get("images"):
+        result.passed = False
+        result.reason += "; no field validation frames yet: a win on the field cannot be shown"
+    elif ours["map50"] <= theirs["map50"]:
+        result.passed = False
+        result.reason += f"; no win on the field split (mAP50 {ours['map50']} vs parent {theirs['map50']})"
+    else:
+        result.reason += f"; wins on the field split (mAP50 {ours['map50']} vs parent {theirs['map50']})"
+    return result
 
 
 def gate(candidate_onnx: str | Path, shipped_onnx: str | Path | None, work, margin: float = DEFAULT_MARGIN,

@@ -102,5 +102,11 @@ def prepare(config_dir: str | Path | None = None) -> None:
     SETTINGS.update({"sync": False})
     threads = machine_threads()
     torch.set_num_threads(threads)
+    # select_device() sets torch threads again from NUM_THREADS (cpu_count-1) when training starts:
+    # on 2 cores that halved the training speed (measured: one busy core), so it gets the machine's.
+    import ultralytics.utils
+    import ultralytics.utils.torch_utils
+
+    ultralytics.utils.NUM_THREADS = ultralytics.utils.torch_utils.NUM_THREADS = threads
     os.environ["OMP_NUM_THREADS"] = str(threads)
     _prepared = True

@@ -28,6 +28,14 @@ from training.teacher import xyxy_to_yolo, yolo_to_xyxy
 FACADE_CANTILEVER, FACADE_WINDOW, FACADE_DOOR = 1, 0, 5
 HIDDEN = 0.6  # a background box covered this much by pasted objects is dropped from the labels
 
+# A camera's second pass looks at its `wall` zones at full resolution (cv.Detector crops), where a
+# poster is 1.5–2.5× larger than in the whole frame: teach that view too, from frames that are large
+# enough to crop without upscaling.
+WALL_CROP = "_crop"
+WALL_CROP_SIDE = (0.4, 0.65)     # crop side as a fraction of the frame's
+WALL_CROP_MIN_WIDTH = 480        # px: smaller crops would only upscale the frame
+CROP_VISIBLE = 0.4               # a box cut by the crop keeps its label if this much of it stays in
+
 # share of each source's images that get one synthetic variant
 POSTER_SHARE = {"facades": 0.7, "street_vehicles": 0.35}
 GARBAGE_SHARE = {"street_vehicles": 0.7, "facades": 0.3}
@@ -70,15 +78,45 @@ def _hidden(background: np.ndarray, pasted: np.ndarray) -> np.ndarray:
 
 def _save(work: Path, record: ImageRecord, kind: str, image: np.ndarray, rows: list[tuple]) -> ImageRecord:
     name = f"synth_{kind}__{record.name}"
+    height, width = image.shape[:2]
     path = work / "data" / "images" / record.split / f"{name}.jpg"
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
     write_labels(work / "data" / "labels" / record.split / f"{name}.txt", rows)
     return ImageRecord(
         name=name, source=record.source, split=record.split, image=str(path), original=str(path),
-        width=record.width, height=record.height, complete=list(record.complete) + [kind],
+        width=width, height=height, complete=list(record.complete) + [kind.removesuffix(WALL_CROP)],
         negatives=[], labels=len(rows), synthetic=kind, background=record.name,
     )
+
+
+def _wall_crop(image: np.ndarray, rows: list[tuple], posters: np.ndarray, poster_id: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, list[tuple], int] | None:
+    """A full-resolution crop around one of the pasted posters, with the labels that stay visible,
+    or None when the frame is too small to crop (or the crop cuts its poster too much).
+    Returns (crop, rows, posters in the crop)."""
+    H, W = image.shape[:2]
+    side = rng.uniform(*WALL_CROP_SIDE)
+    cw, ch = int(W * side), int(H * side)
+    if cw < WALL_CROP_MIN_WIDTH:
+        return None
+    px0, py0, px1, py1 = posters[int(rng.integers(0, len(posters)))]
+    cx, cy = (px0 + px1) / 2, (py0 + py1) / 2
+    x0 = int(np.clip(cx - rng.uniform(0.15, 0.85) * cw, 0, W - cw))
+    y0 = int(np.clip(cy - rng.uniform(0.15, 0.85) * ch, 0, H - ch))
+    kept, n_posters = [], 0
+    for class_id, *box in rows:
+        bx0, by0, bx1, by1 = yolo_to_xyxy([(class_id, *box)], W, H)[0]
+        area = max((bx1 - bx0) * (by1 - by0), 1e-6)
+        cx0, cy0 = max(bx0, x0) - x0, max(by0, y0) - y0
+        cx1, cy1 = min(bx1, x0 + cw) - x0, min(by1, y0 + ch) - y0
+        if cx1 - cx0 < 2 or cy1 - cy0 < 2 or (cx1 - cx0) * (cy1 - cy0) < CROP_VISIBLE * area:
+            continue
+        kept.append((class_id, *xyxy_to_yolo(np.array([cx0, cy0, cx1, cy1]), cw, ch)))
+        n_posters += class_id == poster_id
+    if not n_posters:
+        return None
+    return np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw]), kept, n_posters
 
 
 def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dict | None = None,
@@ -148,10 +186,16 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
             keep = _hidden(labelled, boxes) < HIDDEN
             kept = [row for row, k in zip(rows, keep) if k]
             kept += [(class_id, *xyxy_to_yolo(b, record.width, record.height)) for b in boxes]
-            made.append(_save(work, record, kind, new, kept))
-            c = counts.setdefault(kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
-            c[f"{record.split}_images"] += 1
-            c[f"{record.split}_boxes"] += len(boxes)
+            views = [(kind, new, kept, len(boxes))]
+            if kind == "fly_poster":
+                crop = _wall_crop(new, kept, boxes, poster_id, rng)
+                if crop is not None:
+                    views.append((kind + WALL_CROP, *crop))
+            for view_kind, view, view_rows, pasted in views:
+                made.append(_save(work, record, view_kind, view, view_rows))
+                c = counts.setdefault(view_kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
+                c[f"{record.split}_images"] += 1
+                c[f"{record.split}_boxes"] += pasted
     modules = {name: hashlib.sha1((Path(__file__).parent / f"{name}.py").read_bytes()).hexdigest()[:12]
                for name in ("synth_posters", "copy_paste") if (Path(__file__).parent / f"{name}.py").exists()}
     save_index(work, records + made, synthetic={"seed": seed, "counts": counts, "poster_share": poster_share,

@@ -48,9 +48,13 @@ def train(
     seed: int = 0,
     threads: int | None = None,
     verbose: bool = True,
+    start: str | Path | None = None,
 ) -> Path:
     """Train (or resume) and return the final weights (`last.pt`; with no per-epoch validation there is
-    no meaningful `best.pt`). Settings and wall time land in `<run>/citypatrol_train.json`."""
+    no meaningful `best.pt`). Settings and wall time land in `<run>/citypatrol_train.json`.
+
+    `start`: fine-tune these weights (a shipped model's `.pt`, for `retrain`) instead of starting
+    from the COCO backbone; the warm-up is then short, the model is already trained."""
     work, runs = Path(work).resolve(), Path(runs).resolve()
     offline.prepare()
     import torch
@@ -66,22 +70,25 @@ def train(
     started = time.time()
     settings = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
                 "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": "cpu",
-                "threads": torch.get_num_threads(), "optimizer": "auto", "start": "yolov5n.yaml + COCO layers 0-23"}
+                "threads": torch.get_num_threads(), "optimizer": "auto",
+                "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23"}
     if resume and last.exists():
         model = YOLO(str(last))
         model.train(resume=True)
     else:
         if resume:
             print(f"nothing to resume at {last}: starting a new run")
-        student = build_student(load_taxonomy().names)
-        start = save_checkpoint(student, work / "student-start.pt",
-                                train_args={"imgsz": imgsz, "task": "detect", "data": str(dataset_yaml(work))})
+        fine_tune = start is not None
+        if not fine_tune:
+            student = build_student(load_taxonomy().names)
+            start = save_checkpoint(student, work / "student-start.pt",
+                                    train_args={"imgsz": imgsz, "task": "detect", "data": str(dataset_yaml(work))})
         model = YOLO(str(start), task="detect")
         kwargs = dict(
             data=str(dataset_yaml(work)), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu",
             workers=workers, project=str(runs), name=name, exist_ok=True, seed=seed, deterministic=False,
             close_mosaic=close_mosaic, cache=cache, val=False, plots=False, amp=False, verbose=verbose,
-            patience=1000,
+            patience=1000, **({"warmup_epochs": 0.5} if fine_tune else {}),
         )
         if hours:
             kwargs["time"] = hours

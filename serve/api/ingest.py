@@ -160,11 +160,15 @@ async def post_frame(camera_id: str, request: Request, svc: Services = Depends(s
         raise APIError(422, "image_empty", "the frame is empty (0 bytes)")
 
     metrics, started = svc.metrics, time.perf_counter()
-    decoded = await run_in_threadpool(svc.detector.decode, data)  # ImageError → 4xx by its handler
+    # Cameras whose walls get a second, full-resolution look (fly-posters) need the whole frame decoded.
+    second_look = bool(config.rules.second_look_zones(camera_id)[0])
+    decoded = await run_in_threadpool(svc.detector.decode, data, second_look)  # ImageError → 4xx by its handler
     metrics.stage_seconds.labels("decode").observe(time.perf_counter() - started)
+    crops = config.rules.crops_for(camera_id, (decoded.header.width, decoded.header.height), svc.detector.imgsz) \
+        if second_look else None
     try:
         t = time.perf_counter()
-        dets, model_version = await svc.queue.detect(decoded)
+        dets, model_version = await svc.queue.detect(decoded, crops)
         metrics.stage_seconds.labels("detect").observe(time.perf_counter() - t)
     except DetectorSaturated as exc:
         metrics.frames.labels("saturated").inc()

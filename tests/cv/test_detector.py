@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from cv import Detections, Detector, ModelCardError
+from cv.detector import Crops, crop_windows
+from cv.geometry import box_iou, overlap_of_smaller
 from cv.draw import annotate
 from cv.model_card import ModelCard, default_model_path
 
@@ -119,3 +121,67 @@ def test_runtime_dependencies_exclude_torch(repo_dir):
     runtime = [d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in project["dependencies"]]
     assert not {"torch", "torchvision", "ultralytics"} & set(runtime)
     assert any(d.startswith("torch==") for d in project["optional-dependencies"]["train"])
+
+
+# --- the second look: full-resolution crops of a frame ---------------------------------------------
+
+@pytest.mark.parametrize("region", [(0.0, 0.0, 1.0, 1.0), (0.7, 0.0, 1.0, 0.6), (0.0, 0.0, 1.0, 0.3), (0.4, 0.4, 0.5, 0.5)])
+def test_crop_windows_cover_the_region_at_twice_the_zoom(region):
+    windows = crop_windows(region, (1920, 1080), 640)
+    assert 1 <= len(windows) <= 4
+    for x0, y0, x1, y1 in windows:
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+        assert x1 - x0 == pytest.approx(0.5) and y1 - y0 == pytest.approx(0.5)  # 2× zoom, the frame's aspect
+    grid = np.stack(np.meshgrid(np.linspace(region[0], region[2], 25), np.linspace(region[1], region[3], 25)), -1)
+    points = grid.reshape(-1, 2)
+    covered = np.zeros(len(points), bool)
+    for x0, y0, x1, y1 in windows:
+        covered |= (points[:, 0] >= x0 - 1e-9) & (points[:, 0] <= x1 + 1e-9) & \
+                   (points[:, 1] >= y0 - 1e-9) & (points[:, 1] <= y1 + 1e-9)
+    assert covered.all()
+
+
+def test_no_crop_windows_when_the_frame_is_barely_larger_than_the_input():
+    assert crop_windows((0, 0, 1, 1), (720, 405), 640) == ()
+    assert len(crop_windows((0, 0, 1, 1), (1280, 720), 640)) == 4
+
+
+def test_crop_detections_land_in_frame_pixels_and_join_the_frames(test_model, street_images):
+    detector = Detector(test_model, conf=0.05)
+    frame = cv2.resize(cv2.imread(str(street_images[0])), (1920, 1080))
+    merged = detector.detect(frame, Crops(((0.5, 0.25, 1.0, 0.75),), frozenset(detector.class_names)))
+    alone = detector.detect(frame)
+    assert _same_boxes(merged[: len(alone)], alone)  # the frame's own detections are kept as they are
+    # what the crop sees, detected on its own and shifted into the frame: each box is there, or is
+    # the same object as a box of its class that was there already
+    seen = detector.detect(np.ascontiguousarray(frame[270:810, 960:1920]))
+    assert len(seen), "the stand-in model finds something in a street crop at conf 0.05"
+    shifted = seen.xyxy + np.array([960, 270, 960, 270], np.float32)
+    added = 0
+    for box, class_id in zip(shifted, seen.class_id):
+        same = merged.class_id == class_id
+        extra = merged[len(alone):]
+        if (box_iou(box, extra.xyxy[extra.class_id == class_id])[0] >= 0.9).any():
+            added += 1
+        else:
+            assert (overlap_of_smaller(box, merged.xyxy[same]) >= 0.5).any()
+    assert added == len(merged) - len(alone)
+
+
+def _same_boxes(a: Detections, b: Detections) -> bool:
+    """Equal up to order and the float noise of a different batch size."""
+    order_a, order_b = np.lexsort((a.xyxy[:, 0], a.class_id)), np.lexsort((b.xyxy[:, 0], b.class_id))
+    return len(a) == len(b) and np.array_equal(a.class_id[order_a], b.class_id[order_b]) and \
+        np.allclose(a.xyxy[order_a], b.xyxy[order_b], atol=0.05)
+
+
+def test_crops_keep_only_their_classes(test_model, street_images):
+    detector = Detector(test_model, conf=0.05)
+    frame = cv2.resize(cv2.imread(str(street_images[0])), (1920, 1080))
+    alone = detector.detect(frame)
+    assert _same_boxes(alone, detector.detect(frame, Crops(((0.0, 0.0, 0.5, 0.5),), frozenset())))
+    poster_crop = Crops(((0.5, 0.5, 1.0, 1.0),), frozenset(["fly_poster"]))
+    plain, with_crop = detector.detect_batch([frame, frame], [None, poster_crop])
+    assert _same_boxes(plain, alone)
+    others = with_crop[with_crop.class_id != detector.class_names.index("fly_poster")]
+    assert _same_boxes(others, alone[alone.class_id != detector.class_names.index("fly_poster")])

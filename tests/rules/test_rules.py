@@ -189,3 +189,27 @@ def test_the_sample_city_zones_mean_what_they_say(rulebook):
         ("0506", "rm1-sidewalk", (3,)),
         ("BIN_OVERFLOW", "rm1-bins", (4,)),
     ]
+
+
+def test_the_fly_poster_rule_looks_again_at_the_walls_in_full_resolution_crops():
+    engine = RuleEngine(Rulebook.load(DEFAULT_RULEBOOK), CityConfig.load(DEFAULT_CAMERAS))
+    camera = "cam-renmin-north"
+    zones, classes = engine.second_look_zones(camera)
+    assert classes == {"fly_poster"} and {zone.kind.value for zone in zones} == {"wall"}
+    crops = engine.crops_for(camera, (1920, 1080), 640)
+    assert crops is not None and crops.classes == {"fly_poster"} and 1 <= len(crops.windows) <= 4
+    wall = zones[0].vertices
+    for x, y in wall:  # every corner of the wall is inside some window
+        assert any(x0 - 1e-9 <= x <= x1 + 1e-9 and y0 - 1e-9 <= y <= y1 + 1e-9 for x0, y0, x1, y1 in crops.windows)
+    assert engine.crops_for(camera, (640, 360), 640) is None  # nothing to gain: the frame is the input
+
+
+def test_no_second_look_without_a_rule_that_asks_for_it(tmp_path):
+    data = yaml.safe_load(DEFAULT_RULEBOOK.read_text(encoding="utf-8"))
+    for rule in data["rules"].values():
+        rule.pop("second_look", None)
+    path = tmp_path / "rulebook.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    engine = RuleEngine(Rulebook.load(path), CityConfig.load(DEFAULT_CAMERAS))
+    assert engine.second_look_zones("cam-renmin-north") == ([], frozenset())
+    assert engine.crops_for("cam-renmin-north", (1920, 1080), 640) is None

@@ -139,13 +139,19 @@ def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
     records = load_index(tiny_work)
     real = {r.name: r for r in records if not r.synthetic}
     synthetic = [r for r in records if r.synthetic]
-    assert {r.synthetic for r in synthetic} == {"fly_poster", "garbage"}
+    assert {r.synthetic for r in synthetic} == {"fly_poster", "fly_poster_crop", "garbage"}
     taxonomy = load_taxonomy()
     for r in synthetic:
         assert r.split == real[r.background].split
         rows = read_labels(tiny_work / "data" / "labels" / r.split / f"{r.name}.txt")
-        assert any(row[0] == taxonomy.index(r.synthetic) for row in rows)
+        assert any(row[0] == taxonomy.index(r.synthetic.removesuffix("_crop")) for row in rows)
         assert all(0 <= v <= 1 for row in rows for v in row[1:])
+        height, width = cv2.imread(r.image).shape[:2]
+        assert (r.width, r.height) == (width, height)
+        if r.synthetic == "fly_poster_crop":  # a full-resolution part of its background, not a resize
+            background = real[r.background]
+            assert width < background.width and height < background.height
+            assert width >= 480
 
 
 # --- train / export / eval / gate ---------------------------------------------------------------------

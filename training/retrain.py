@@ -1,0 +1,85 @@
+"""`retrain --from DIR`: operators' reviews (an `export-dataset` folder) → a candidate model.
+
+Merges the field frames into the fixed-split dataset (their own split, by camera: training.field),
+fine-tunes the model in service from its shipped weights, exports the candidate to the candidates
+folder, evaluates candidate and parent side by side on the old split and on the field split, and
+gates: no class worse by more than the margin on the old split, and a win on the field split. The
+card records the lineage (parent, data added). `citypatrol model promote VERSION` puts it in service.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from cv.model_card import CANDIDATES_DIR, MODELS_DIR, ModelCard, default_model_path, sha256_of
+from training.build import DEFAULT_WORK, load_index
+from training.evaluate import evaluate, subset_images
+from training.export import export_onnx, parity_check, save_weights
+from training.field import merge_field
+from training.gate import DEFAULT_MARGIN, compare_retrained
+from training.train import DEFAULT_RUNS, train
+
+RETRAIN_SUBSETS = ("all", "garbage_street", "field")
+
+
+def next_version(parent: str, *folders: Path) -> str:
+    """The parent's patch version + 1 (0.2.0 → 0.2.1), or parent.r1; never one that exists already."""
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", parent)
+    taken = {p.stem.removeprefix("citypatrol-") for folder in folders for p in Path(folder).glob("*.onnx")}
+    step = 1
+    while True:
+        version = (f"{match[1]}.{match[2]}.{int(match[3]) + step}" if match else f"{parent}.r{step}")
+        if version not in taken:
+            return version
+        step += 1
+
+
+def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir: str | Path = MODELS_DIR,
+            parent: str | Path | None = None, out_dir: str | Path = CANDIDATES_DIR, epochs: int = 3,
+            imgsz: int | None = None, hours: float | None = None, batch: int = 16, version: str | None = None,
+            margin: float = DEFAULT_MARGIN, runs: str | Path = DEFAULT_RUNS, workers: int = 2,
+            parity_images: int = 4) -> dict:
+    """Returns the candidate's card (also written beside it in `out_dir`)."""
+    work, models_dir, out_dir = Path(work), Path(models_dir), Path(out_dir)
+    parent_onnx = Path(parent) if parent else default_model_path(models_dir)
+    parent_card = ModelCard.load_for(parent_onnx)
+    parent_pt = parent_onnx.with_suffix(".pt")
+    if not parent_pt.exists():
+        raise FileNotFoundError(f"{parent_pt} not found: a retrain fine-tunes the parent's own weights, which "
+                                f"ship beside its ONNX file (models released before 0.2.0 have none)")
+    field = merge_field(export_dir, work)
+    version = version or next_version(parent_card.version, out_dir, models_dir)
+    train_imgsz = imgsz or (parent_card.model_extra or {}).get("training", {}).get("settings", {}).get("imgsz") \
+        or parent_card.imgsz
+    started = time.time()
+    weights = train(work, runs, name=f"retrain-{version}", epochs=epochs, imgsz=train_imgsz, batch=batch,
+                    hours=hours, workers=workers, start=parent_pt, verbose=False)
+    seconds = round(time.time() - started)
+    onnx = export_onnx(weights, out_dir / f"citypatrol-{version}.onnx", imgsz=parent_card.imgsz, version=version)
+    save_weights(weights, onnx.with_suffix(".pt"))
+    real = subset_images(load_index(work), "real")
+    parity = parity_check(onnx, real[:: max(len(real) // max(parity_images, 1), 1)][:parity_images],
+                          imgsz=parent_card.imgsz)
+    candidate = evaluate(onnx, work, imgsz=parent_card.imgsz, subsets=RETRAIN_SUBSETS)
+    before = evaluate(parent_onnx, work, imgsz=parent_card.imgsz, subsets=RETRAIN_SUBSETS)
+    gate = compare_retrained(candidate, before, margin, parent_name=parent_onnx.name)
+    card = json.loads(ModelCard.path_for(onnx).read_text(encoding="utf-8"))
+    card.update({
+        "lineage": {"parent": {"version": parent_card.version, "file": parent_onnx.name, "sha256": parent_card.sha256,
+                               "weights_sha256": sha256_of(parent_pt)},
+                    "field_data": field},
+        "training": {"kind": "fine-tune of the parent on the fixed split + field frames", "epochs": epochs,
+                     "imgsz": train_imgsz, "batch": batch, "hours": hours, "seconds": seconds},
+        "metrics": candidate,
+        "parent_metrics": before["subsets"],
+        "gate": gate.to_dict(),
+        "parity": parity,
+        "data": (parent_card.model_extra or {}).get("data"),
+    })
+    ModelCard.model_validate(card)
+    ModelCard.path_for(onnx).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return card
+
