@@ -8,7 +8,9 @@ tests/test_detector_parity.py guards that they agree.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -45,27 +47,39 @@ class Crops:
     classes: frozenset[str]
 
 
-def crop_windows(region: RelativeBox, frame_size: tuple[int, int], imgsz: int) -> tuple[RelativeBox, ...]:
-    """Windows with the frame's aspect that cover `region` (the walls' bounding box) at up to 2× the
-    whole frame's zoom, at most four of them; none when the frame is too small to gain from it."""
+def crop_windows(regions: list[RelativeBox], frame_size: tuple[int, int], imgsz: int) -> tuple[RelativeBox, ...]:
+    """Windows with the frame's aspect that cover each region (a wall's bounding box) at up to 2× the
+    whole frame's zoom, at most four in all (beyond that, fewer larger windows over all regions);
+    none when the frame is too small to gain from a closer look."""
     width, height = frame_size
     zoom = min(MAX_CROP_ZOOM, max(width, height) / imgsz)
-    if zoom < MIN_CROP_ZOOM:
+    if zoom < MIN_CROP_ZOOM or not regions:
         return ()
-    x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in region)
-    side = 1 / zoom  # a window's width and height as fractions of the frame's
-    columns, rows = (max(1, int(np.ceil((extent - 1e-9) / side))) for extent in (x1 - x0, y1 - y0))
-    while columns * rows > MAX_CROPS:  # a larger window, so that four still cover the walls
+    windows: list[RelativeBox] = []
+    for region in regions:
+        windows += [w for w in _cover(region, 1 / zoom) if w not in windows]
+    if len(windows) <= MAX_CROPS:
+        return tuple(windows)
+    corners = np.asarray(regions, np.float64)
+    union = (*corners[:, :2].min(axis=0), *corners[:, 2:].max(axis=0))
+    side = 1 / zoom
+    while len(windows := _cover(union, side)) > MAX_CROPS:
         side = min(1.0, side * 1.15)
-        columns, rows = (max(1, int(np.ceil((extent - 1e-9) / side))) for extent in (x1 - x0, y1 - y0))
+    return tuple(windows)
 
-    def starts(lo: float, hi: float, count: int) -> list[float]:
-        # spread evenly over the region (overlapping where it is not a whole number of windows)
+
+def _cover(region: RelativeBox, side: float) -> list[RelativeBox]:
+    """Square-in-relative-units windows of `side` spread evenly over `region` (overlapping where it
+    is not a whole number of windows), inside the frame."""
+    x0, y0, x1, y1 = (min(max(v, 0.0), 1.0) for v in region)
+
+    def starts(lo: float, hi: float) -> list[float]:
+        count = max(1, int(np.ceil((hi - lo - 1e-9) / side)))
         first, last = min(lo, 1 - side), min(max(hi - side, 0.0), 1 - side)
         first = min(first, last)
         return [first + (last - first) * i / (count - 1) for i in range(count)] if count > 1 else [(first + last) / 2]
 
-    return tuple((x, y, x + side, y + side) for y in starts(y0, y1, rows) for x in starts(x0, x1, columns))
+    return [(x, y, x + side, y + side) for y in starts(y0, y1) for x in starts(x0, x1)]
 
 
 def machine_threads() -> int:
@@ -118,17 +132,25 @@ class Detector:
         iou: float = 0.7,
         max_det: int = 300,
         threads: int | None = None,
+        streams: int = 1,
         spin: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
+        """`threads`: cores to use in all (default: the machine's). `streams`: frames `detect_many`
+        keeps in flight, each run on threads/streams cores: on a small CPU, single-threaded runs side
+        by side detect ~1.4× the frames of one run on all cores (bench/README.md), at a higher latency
+        per frame. `detect` and `detect_batch` are one run either way."""
+        if streams < 1:
+            raise ValueError(f"streams must be at least 1, got {streams}")
         self.path = Path(model) if model else default_model_path()
         self.card = ModelCard.load_for(self.path)
         self.class_names = tuple(self.card.classes)
         self.imgsz, self.stride = self.card.imgsz, self.card.stride
         self.conf, self.iou, self.max_det, self.max_pixels = conf, iou, max_det, max_pixels
 
+        self.streams = streams
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or machine_threads()
+        options.intra_op_num_threads = max(1, (threads or machine_threads()) // streams)
         options.inter_op_num_threads = 1
         # Spinning worker threads win a few % on an idle machine but lose 2× as soon as the CPU is
         # shared (web server, database, a second model): measured in bench/README.md.
@@ -149,6 +171,10 @@ class Detector:
     @cached_property
     def _decoders(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=machine_threads(), thread_name_prefix="decode")
+
+    @cached_property
+    def _stream_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.streams, thread_name_prefix="stream")
 
     @property
     def version(self) -> str:
@@ -171,6 +197,19 @@ class Detector:
 
     def detect(self, frame: Frame, crops: Crops | None = None) -> Detections:
         return self.detect_batch([frame], [crops])[0]
+
+    def detect_many(self, frames: Iterable[Frame]) -> Iterator[Detections]:
+        """Detections of each frame, in order, with `streams` frames in flight (few more are read ahead)."""
+        if self.streams == 1:
+            yield from map(self.detect, frames)
+            return
+        pending: deque[Future] = deque()
+        for frame in frames:
+            pending.append(self._stream_pool.submit(self.detect, frame))
+            if len(pending) > 2 * self.streams:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def detect_batch(self, frames: list[Frame], crops: list[Crops | None] | None = None) -> list[Detections]:
         """Detect several frames with one session run (frames share the input shape that fits them all).

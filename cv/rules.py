@@ -69,9 +69,8 @@ class RuleEngine:
         zones, classes = self.second_look_zones(camera_id)
         if not zones:
             return None
-        corners = np.concatenate([zone.vertices for zone in zones])
-        region = (*corners.min(axis=0), *corners.max(axis=0))
-        windows = crop_windows(region, frame_size, imgsz)
+        regions = [(*zone.vertices.min(axis=0), *zone.vertices.max(axis=0)) for zone in zones]
+        windows = crop_windows(regions, frame_size, imgsz)
         return Crops(windows, classes) if windows else None
 
     def evaluate(

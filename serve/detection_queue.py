@@ -1,4 +1,5 @@
-"""One detector worker fed by a bounded queue: frames waiting together are detected in one batch.
+"""Detector workers (one per detector stream) fed by a bounded queue: frames waiting together are
+detected in one batch.
 
 Request handlers decode their frame, then `await queue.detect(decoded)`. When more frames are
 waiting than `max_waiting`, `detect` refuses at once with `DetectorSaturated` (the API answers
@@ -34,6 +35,11 @@ class _Job:
     detector: Detector
     result: Future
 
+    @property
+    def views(self) -> int:
+        """Images this frame puts into a session run: itself and its crops."""
+        return 1 + (len(self.crops.windows) if self.crops else 0)
+
 
 class DetectionQueue:
     def __init__(self, detector: Detector, *, max_batch: int = 4, max_waiting: int = 32):
@@ -43,8 +49,11 @@ class DetectionQueue:
         self._ready = threading.Condition()
         self._closed = False
         self._seconds_per_frame = 0.1  # running estimate, for Retry-After
-        self._worker = threading.Thread(target=self._run, name="detector", daemon=True)
-        self._worker.start()
+        # One worker per detector stream: batches run side by side, each on its share of the cores.
+        self._workers = [threading.Thread(target=self._run, name=f"detector-{i}", daemon=True)
+                         for i in range(detector.streams)]
+        for worker in self._workers:
+            worker.start()
 
     @property
     def waiting(self) -> int:
@@ -59,7 +68,7 @@ class DetectionQueue:
             if self._closed:
                 raise RuntimeError("the detection queue is closed")
             if len(self._jobs) >= self.max_waiting:
-                retry = max(1, round(len(self._jobs) * self._seconds_per_frame))
+                retry = max(1, round(len(self._jobs) * self._seconds_per_frame / len(self._workers)))
                 raise DetectorSaturated(len(self._jobs), retry)
             job = _Job(frame, crops, self.detector, Future())
             self._jobs.append(job)
@@ -77,8 +86,12 @@ class DetectionQueue:
             if not self._jobs:
                 return []  # closed and drained
             batch = [self._jobs.popleft()]
-            # Only frames for the same model share a batch (a reload may sit between them).
-            while self._jobs and len(batch) < self.max_batch and self._jobs[0].detector is batch[0].detector:
+            views = batch[0].views
+            # Only frames for the same model share a batch (a reload may sit between them), and a
+            # batch holds at most max_batch images: a frame with wall crops counts each crop.
+            while self._jobs and views + self._jobs[0].views <= self.max_batch \
+                    and self._jobs[0].detector is batch[0].detector:
+                views += self._jobs[0].views
                 batch.append(self._jobs.popleft())
             return batch
 
@@ -102,4 +115,5 @@ class DetectionQueue:
         with self._ready:
             self._closed = True
             self._ready.notify_all()
-        self._worker.join(timeout)
+        for worker in self._workers:
+            worker.join(timeout)

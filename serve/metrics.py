@@ -20,6 +20,8 @@ class Metrics:
             "citypatrol_incident_changes", "Incident changes by code and change", ["code", "change"], registry=r
         )
         self.incidents = Gauge("citypatrol_incidents", "Incidents by code and status", ["code", "status"], registry=r)
+        self.second_look_crops = Counter(
+            "citypatrol_second_look_crops", "Wall crops detected again at full resolution", registry=r)
         self.queue_depth = Gauge("citypatrol_detector_queue_depth", "Frames waiting for the detector", registry=r)
         self.http_requests = Counter(
             "citypatrol_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r

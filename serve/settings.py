@@ -27,8 +27,13 @@ class Settings(BaseSettings):
     conf: float = Field(0.25, gt=0, lt=1, description="detector confidence threshold")
     max_frame_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads are refused unread (413)")
     max_frame_pixels: int = Field(40_000_000, gt=0, description="decompression-bomb limit, from the header")
-    detector_batch: int = Field(4, ge=1, description="frames detected together when requests queue")
+    detector_batch: int = Field(2, ge=1, description="images (frames and their wall crops) detected in one run")
+    detector_streams: int = Field(
+        0, ge=0, description="batches detected side by side, each on its share of the cores; 0: one per core")
     detector_queue: int = Field(32, ge=1, description="frames allowed to wait; beyond it 503 + Retry-After")
+    second_look_interval_s: float = Field(
+        60, ge=0, description="a camera's walls get a full-resolution second look (fly-posters) at most this "
+                              "often, in camera time; 0: every frame")
     keep_all_frames: bool = Field(False, description="also keep frames that touch no incident")
     session_hours: float = Field(12, gt=0, description="how long a login lasts")
     admin_username: str = "admin"

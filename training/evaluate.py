@@ -205,7 +205,7 @@ def _runtime_stats(detector, paths: list[str], by_image: dict, work: Path, secon
         image = cv2.imread(path)
         crops = None
         if second_look:
-            windows = crop_windows((0.0, 0.0, 1.0, 1.0), (record.width, record.height), detector.imgsz)
+            windows = crop_windows([(0.0, 0.0, 1.0, 1.0)], (record.width, record.height), detector.imgsz)
             crops = Crops(windows, frozenset({"fly_poster"})) if windows else None
         started = time.perf_counter()
         dets = detector.detect(image, crops)

@@ -160,12 +160,14 @@ async def post_frame(camera_id: str, request: Request, svc: Services = Depends(s
         raise APIError(422, "image_empty", "the frame is empty (0 bytes)")
 
     metrics, started = svc.metrics, time.perf_counter()
-    # Cameras whose walls get a second, full-resolution look (fly-posters) need the whole frame decoded.
-    second_look = bool(config.rules.second_look_zones(camera_id)[0])
+    # A camera whose walls are due a second, full-resolution look (fly-posters) needs its whole frame.
+    second_look = bool(config.rules.second_look_zones(camera_id)[0]) and svc.second_looks.due(camera_id, captured_at)
     decoded = await run_in_threadpool(svc.detector.decode, data, second_look)  # ImageError → 4xx by its handler
     metrics.stage_seconds.labels("decode").observe(time.perf_counter() - started)
     crops = config.rules.crops_for(camera_id, (decoded.header.width, decoded.header.height), svc.detector.imgsz) \
         if second_look else None
+    if crops:
+        metrics.second_look_crops.inc(len(crops.windows))
     try:
         t = time.perf_counter()
         dets, model_version = await svc.queue.detect(decoded, crops)

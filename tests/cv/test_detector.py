@@ -76,6 +76,24 @@ def test_threads_follow_the_machine(test_model):
     assert Detector(test_model, threads=1).session.get_session_options().intra_op_num_threads == 1
 
 
+def test_streams_share_the_cores_and_detect_many_keeps_the_order(test_model, street_images):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    streams = Detector(test_model, streams=2, threads=4)
+    assert streams.session.get_session_options().intra_op_num_threads == 2
+    assert Detector(test_model, streams=cores).session.get_session_options().intra_op_num_threads == 1
+    frames = [p.read_bytes() for p in street_images[:7]]
+    one_by_one = [streams.detect(frame) for frame in frames]
+    side_by_side = list(streams.detect_many(iter(frames)))  # any iterable, read ahead a little
+    assert len(side_by_side) == len(frames)
+    for alone, many in zip(one_by_one, side_by_side):
+        assert np.array_equal(alone.class_id, many.class_id) and np.allclose(alone.xyxy, many.xyxy)
+    assert [len(d) for d in Detector(test_model).detect_many(frames)] == [len(d) for d in one_by_one]
+    with pytest.raises(ValueError, match="streams"):
+        Detector(test_model, streams=0)
+
+
 def test_detections_value(test_model, street_images):
     detector = Detector(test_model, conf=0.3)
     frame = cv2.imread(str(street_images[0]))
@@ -127,7 +145,7 @@ def test_runtime_dependencies_exclude_torch(repo_dir):
 
 @pytest.mark.parametrize("region", [(0.0, 0.0, 1.0, 1.0), (0.7, 0.0, 1.0, 0.6), (0.0, 0.0, 1.0, 0.3), (0.4, 0.4, 0.5, 0.5)])
 def test_crop_windows_cover_the_region_at_twice_the_zoom(region):
-    windows = crop_windows(region, (1920, 1080), 640)
+    windows = crop_windows([region], (1920, 1080), 640)
     assert 1 <= len(windows) <= 4
     for x0, y0, x1, y1 in windows:
         assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
@@ -142,8 +160,17 @@ def test_crop_windows_cover_the_region_at_twice_the_zoom(region):
 
 
 def test_no_crop_windows_when_the_frame_is_barely_larger_than_the_input():
-    assert crop_windows((0, 0, 1, 1), (720, 405), 640) == ()
-    assert len(crop_windows((0, 0, 1, 1), (1280, 720), 640)) == 4
+    assert crop_windows([(0, 0, 1, 1)], (720, 405), 640) == ()
+    assert len(crop_windows([(0, 0, 1, 1)], (1280, 720), 640)) == 4
+
+
+def test_separate_walls_get_their_own_windows_and_never_more_than_four():
+    left, right = (0.0, 0.0, 0.25, 0.75), (0.75, 0.1, 1.0, 0.75)
+    windows = crop_windows([left, right], (1920, 1080), 640)
+    assert len(windows) == 4  # two per wall, not the whole frame between them
+    assert all(w[2] <= 0.5 or w[0] >= 0.5 for w in windows)
+    many = [(x, 0.0, x + 0.05, 0.9) for x in np.linspace(0, 0.95, 6)]
+    assert len(crop_windows(many, (1920, 1080), 640)) <= 4
 
 
 def test_crop_detections_land_in_frame_pixels_and_join_the_frames(test_model, street_images):

@@ -91,3 +91,28 @@ def test_bad_input_is_a_clear_4xx_and_stores_nothing(live, street_jpeg):
     assert post(body=png, frame_id="png-ok").status_code == 200
     assert count_rows(live.settings, Frame) == 1
     assert not list(live.settings.evidence_dir.rglob("*.jpg")), "no evidence from refused frames"
+
+
+def second_look_crops(live) -> float:
+    for line in live.http.get("/metrics").text.splitlines():
+        if line.startswith("citypatrol_second_look_crops_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_walls_get_a_full_resolution_second_look_at_most_once_a_minute(live, street_jpeg, camera_times):
+    """cam-b's wall zone asks for fly-posters: a 1280×720 frame is detected again in crops of its wall,
+    and the camera's next frames only once the interval (60 s of camera time) has passed."""
+    frame = cv2.imencode(".jpg", cv2.resize(cv2.imdecode(np.frombuffer(street_jpeg, np.uint8), cv2.IMREAD_COLOR),
+                                            (1280, 720)))[1].tobytes()
+    key, (t0, t1, t2) = live.camera_key("cam-b"), camera_times(3, step_s=40)
+    first = live.post_frame("cam-b", key, frame, "w0", t0)
+    assert first.status_code == 200, first.text
+    looked = second_look_crops(live)
+    assert looked == 4, "the wall covers the whole frame: four windows at twice the zoom"
+    assert live.post_frame("cam-b", key, frame, "w1", t1).status_code == 200  # 40 s later: not yet
+    assert second_look_crops(live) == looked
+    assert live.post_frame("cam-b", key, frame, "w2", t2).status_code == 200  # 80 s after the first
+    assert second_look_crops(live) == 2 * looked
+    # what the crops found is in the frame's own pixels, like every other detection
+    assert all(0 <= v <= 1280 for d in first.json()["detections"] for v in d["box"][::2])
