@@ -186,7 +186,7 @@ def _correct(pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarray) -> np.
     return correct
 
 
-def _runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second_look: bool = False,
+def runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second_look: bool = False,
                    desc: str = "eval", progress: bool = True) -> tuple[dict, float]:
     """Per image: (true positives at 10 IoUs, confidences, predicted classes, true classes), and the
     mean seconds per image. `second_look`: also the fly-poster crops of the whole frame, as a camera
@@ -266,7 +266,7 @@ def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[st
     if detector.imgsz != imgsz:
         raise ValueError(f"{onnx.name} was exported for imgsz {detector.imgsz}, not {imgsz}")
     started = time.time()
-    stats, _ = _runtime_stats(detector, sorted(wanted), by_image, work, desc=f"eval {onnx.name}", progress=progress)
+    stats, _ = runtime_stats(detector, sorted(wanted), by_image, work, desc=f"eval {onnx.name}", progress=progress)
     result: dict = {"weights": onnx.name, "imgsz": imgsz, "evaluator": "cv.Detector (runtime) + ultralytics ap_per_class",
                     "split": "val (fixed: SHA-1 of the file name)", "subsets": {}}
     for subset in subsets:
@@ -280,7 +280,7 @@ def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[st
         result["second_look"] = {"note": "fly_poster_synth frames and real facades, each as a camera whose wall "
                                          "zone is the whole frame: cv.Detector with and without its crops"}
         for mode in ("without", "with"):
-            looked, per_image = _runtime_stats(detector, posters + facades, by_image, work, second_look=mode == "with",
+            looked, per_image = runtime_stats(detector, posters + facades, by_image, work, second_look=mode == "with",
                                                desc=f"second look: {mode}", progress=progress)
             result["second_look"][mode] = {
                 "fly_poster_ap50": _ap_of(looked, posters, names)["per_class"].get("fly_poster", {}).get("ap50"),

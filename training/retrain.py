@@ -9,7 +9,9 @@ card records the lineage (parent, data added). `citypatrol model promote VERSION
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -18,11 +20,25 @@ from cv.model_card import CANDIDATES_DIR, MODELS_DIR, ModelCard, default_model_p
 from training.build import DEFAULT_WORK, load_index
 from training.evaluate import evaluate, subset_images
 from training.export import export_onnx, parity_check, save_weights
-from training.field import merge_field
+from training.field import FIELD_SOURCE, merge_field
 from training.gate import DEFAULT_MARGIN, compare_retrained
 from training.train import DEFAULT_RUNS, train
 
 RETRAIN_SUBSETS = ("all", "garbage_street", "field")
+# Old training images replayed beside the field frames (a fixed sample, by name hash): enough that the
+# model keeps what it knew, few enough that a weekly retrain takes minutes on a CPU, not hours.
+REPLAY = 600
+
+
+def retrain_images(work: Path, replay: int | None) -> list[str] | None:
+    """Every field training frame plus `replay` old training images; None (all of them) without replay."""
+    if not replay:
+        return None
+    records = [r for r in load_index(work) if r.split == "train"]
+    field = [r for r in records if r.source == FIELD_SOURCE]
+    old = sorted((r for r in records if r.source != FIELD_SOURCE), key=lambda r: hashlib.sha1(r.name.encode()).hexdigest())
+    # the links' own paths (not resolved): ultralytics finds each label by the image path
+    return [os.path.abspath(r.image) for r in field + old[:replay]]
 
 
 def next_version(parent: str, *folders: Path) -> str:
@@ -41,7 +57,7 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
             parent: str | Path | None = None, out_dir: str | Path = CANDIDATES_DIR, epochs: int = 3,
             imgsz: int | None = None, hours: float | None = None, batch: int = 16, version: str | None = None,
             margin: float = DEFAULT_MARGIN, runs: str | Path = DEFAULT_RUNS, workers: int = 2,
-            parity_images: int = 4) -> dict:
+            replay: int | None = REPLAY, parity_images: int = 4) -> dict:
     """Returns the candidate's card (also written beside it in `out_dir`)."""
     work, models_dir, out_dir = Path(work), Path(models_dir), Path(out_dir)
     parent_onnx = Path(parent) if parent else default_model_path(models_dir)
@@ -54,9 +70,10 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
     version = version or next_version(parent_card.version, out_dir, models_dir)
     train_imgsz = imgsz or (parent_card.model_extra or {}).get("training", {}).get("settings", {}).get("imgsz") \
         or parent_card.imgsz
+    images = retrain_images(work, replay)
     started = time.time()
     weights = train(work, runs, name=f"retrain-{version}", epochs=epochs, imgsz=train_imgsz, batch=batch,
-                    hours=hours, workers=workers, start=parent_pt, verbose=False)
+                    hours=hours, workers=workers, start=parent_pt, train_images=images, verbose=False)
     seconds = round(time.time() - started)
     onnx = export_onnx(weights, out_dir / f"citypatrol-{version}.onnx", imgsz=parent_card.imgsz, version=version)
     save_weights(weights, onnx.with_suffix(".pt"))
@@ -71,8 +88,9 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
         "lineage": {"parent": {"version": parent_card.version, "file": parent_onnx.name, "sha256": parent_card.sha256,
                                "weights_sha256": sha256_of(parent_pt)},
                     "field_data": field},
-        "training": {"kind": "fine-tune of the parent on the fixed split + field frames", "epochs": epochs,
-                     "imgsz": train_imgsz, "batch": batch, "hours": hours, "seconds": seconds},
+        "training": {"kind": "fine-tune of the parent on the field frames + replayed old training images",
+                     "replayed": replay or "all", "train_images": len(images) if images else "all",
+                     "epochs": epochs, "imgsz": train_imgsz, "batch": batch, "hours": hours, "seconds": seconds},
         "metrics": candidate,
         "parent_metrics": before["subsets"],
         "gate": gate.to_dict(),
