@@ -58,6 +58,16 @@ def targets(result: dict) -> dict:
     return out
 
 
+def summarize_targets(table: dict) -> str:
+    """One line for people: which quality targets the model meets and which it misses."""
+    def item(key: str, row: dict) -> str:
+        return f"{key} {row['value']} ({row['target']})"
+
+    met = [item(k, r) for k, r in table.items() if r["met"]]
+    missed = [item(k, r) for k, r in table.items() if not r["met"]]
+    return f"met: {', '.join(met) or 'none'}. Missed: {', '.join(missed) or 'none'}."
+
+
 def data_fields(work: Path) -> dict:
     meta = index_meta(work)
     records = load_index(work)
@@ -147,6 +157,7 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
         "training": training_fields(runs_dir),
         "metrics": result,
         "targets": targets(result),
+        "targets_summary": summarize_targets(targets(result)),
         "gate": {**gate.to_dict(), "shipped_metrics": shipped_result["subsets"] if shipped_result else None,
                  "forced": bool(force and not gate.passed)},
         "parity": parity,
