@@ -133,13 +133,15 @@ class Detector:
         max_det: int = 300,
         threads: int | None = None,
         streams: int = 1,
+        max_images_per_run: int | None = None,
         spin: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         """`threads`: cores to use in all (default: the machine's). `streams`: frames `detect_many`
         keeps in flight, each run on threads/streams cores: on a small CPU, single-threaded runs side
         by side detect ~1.4× the frames of one run on all cores (bench/README.md), at a higher latency
-        per frame. `detect` and `detect_batch` are one run either way."""
+        per frame. `detect` and `detect_batch` are one run either way, unless frames and their crops
+        add up to more than `max_images_per_run`: ONNX Runtime keeps the memory of its largest run."""
         if streams < 1:
             raise ValueError(f"streams must be at least 1, got {streams}")
         self.path = Path(model) if model else default_model_path()
@@ -148,7 +150,7 @@ class Detector:
         self.imgsz, self.stride = self.card.imgsz, self.card.stride
         self.conf, self.iou, self.max_det, self.max_pixels = conf, iou, max_det, max_pixels
 
-        self.streams = streams
+        self.streams, self.max_images_per_run = streams, max_images_per_run
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, (threads or machine_threads()) // streams)
         options.inter_op_num_threads = 1
@@ -241,7 +243,9 @@ class Detector:
             # HWC BGR uint8 → CHW RGB float in [0, 1], written straight into the batch.
             np.multiply(fitted[..., ::-1].transpose(2, 0, 1), 1 / 255, out=batch[i], casting="unsafe")
             boxes_back.append((lb, scale, offset))
-        (output,) = self.session.run(None, {self.input_name: batch})
+        step = self.max_images_per_run or len(batch)
+        output = np.concatenate([self.session.run(None, {self.input_name: batch[i:i + step]})[0]
+                                 for i in range(0, len(batch), step)])
         found = [self._decode(output[i], *back) for i, back in enumerate(boxes_back)]
         per_frame: list[list[Detections]] = [[] for _ in frames]
         for dets, (_, _, _, owner, classes) in zip(found, views):

@@ -84,7 +84,8 @@ class Services:
     def _load_detector(self) -> Detector:
         model = self.settings.model or default_model_path(self.settings.models_dir)
         return Detector(model, conf=self.settings.conf, max_pixels=self.settings.max_frame_pixels,
-                        streams=self.settings.detector_streams or machine_threads())
+                        streams=self.settings.detector_streams or machine_threads(),
+                        max_images_per_run=self.settings.detector_batch)
 
     @property
     def detector(self) -> Detector:

@@ -212,3 +212,11 @@ def test_crops_keep_only_their_classes(test_model, street_images):
     assert _same_boxes(plain, alone)
     others = with_crop[with_crop.class_id != detector.class_names.index("fly_poster")]
     assert _same_boxes(others, alone[alone.class_id != detector.class_names.index("fly_poster")])
+
+
+def test_runs_split_into_at_most_max_images_give_the_same_detections(test_model, street_images):
+    frame = cv2.resize(cv2.imread(str(street_images[0])), (1920, 1080))
+    crops = Crops(crop_windows([(0.0, 0.0, 1.0, 1.0)], (1920, 1080), 640), frozenset({"person", "car"}))
+    whole = Detector(test_model, conf=0.05).detect(frame, crops)  # 5 images in one run
+    split = Detector(test_model, conf=0.05, max_images_per_run=2).detect(frame, crops)  # runs of 2, 2, 1
+    assert _same_boxes(whole, split)
