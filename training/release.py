@@ -139,6 +139,7 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
     runs_dir = Path(runs_dir) if runs_dir else weights.parent.parent
     name = f"citypatrol-{version}"
     onnx = export_onnx(weights, Path(out_dir) / f"{name}.onnx", imgsz=imgsz, version=version)
+    trained = save_weights(weights, Path(out_dir) / f"{name}.pt")  # the start of the next `retrain`
     records = load_index(work)
     val_real = [p for p in subset_images(records, "real")]
     step = max(len(val_real) // max(parity_images, 1), 1)
@@ -163,6 +164,8 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
         "gate": {**gate.to_dict(), "shipped_metrics": shipped_result["subsets"] if shipped_result else None,
                  "forced": bool(force and not gate.passed)},
         "parity": parity,
+        "weights": {"file": trained.name, "sha256": sha256_of(trained),
+                    "what": "the same model's ultralytics weights (no optimizer state): where a retrain starts"},
         "licence": "AGPL-3.0-only (trained from the Ultralytics YOLOv5n COCO checkpoint, with ultralytics)",
         "credits": [f"{s['name']}: {s['credit']} ({s['licence']})" for s in data_fields(work)["sources"]]
         + ["Ultralytics YOLOv5n v6.1 COCO weights (AGPL-3.0)", "WoosongVision (garbage_bags, CC BY 4.0)"],
@@ -172,7 +175,7 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
     ModelCard.path_for(onnx).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if gate.passed or force:
         models_dir.mkdir(parents=True, exist_ok=True)
-        save_weights(weights, models_dir / f"{name}.pt")  # the start of the next `retrain`
+        shutil.copyfile(trained, models_dir / trained.name)
         shutil.copyfile(onnx, models_dir / onnx.name)
         shutil.copyfile(ModelCard.path_for(onnx), models_dir / f"{name}.json")
         ModelCard.load_for(models_dir / onnx.name)  # the shipped pair checks out

@@ -66,6 +66,9 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
     if not parent_pt.exists():
         raise FileNotFoundError(f"{parent_pt} not found: a retrain fine-tunes the parent's own weights, which "
                                 f"ship beside its ONNX file (models released before 0.2.0 have none)")
+    recorded = ((parent_card.model_extra or {}).get("weights") or {}).get("sha256")
+    if recorded and recorded != sha256_of(parent_pt):
+        raise ValueError(f"{parent_pt} is not the weights its card {parent_onnx.with_suffix('.json').name} records")
     field = merge_field(export_dir, work)
     version = version or next_version(parent_card.version, out_dir, models_dir)
     train_imgsz = imgsz or (parent_card.model_extra or {}).get("training", {}).get("settings", {}).get("imgsz") \
@@ -76,7 +79,7 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
                     hours=hours, workers=workers, start=parent_pt, train_images=images, verbose=False)
     seconds = round(time.time() - started)
     onnx = export_onnx(weights, out_dir / f"citypatrol-{version}.onnx", imgsz=parent_card.imgsz, version=version)
-    save_weights(weights, onnx.with_suffix(".pt"))
+    trained = save_weights(weights, onnx.with_suffix(".pt"))
     real = subset_images(load_index(work), "real")
     parity = parity_check(onnx, real[:: max(len(real) // max(parity_images, 1), 1)][:parity_images],
                           imgsz=parent_card.imgsz)
@@ -95,6 +98,7 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
         "parent_metrics": before["subsets"],
         "gate": gate.to_dict(),
         "parity": parity,
+        "weights": {"file": trained.name, "sha256": sha256_of(trained)},
         "data": (parent_card.model_extra or {}).get("data"),
     })
     ModelCard.model_validate(card)
