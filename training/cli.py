@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         code = args.func(args)
-    except (ManifestError, ConfigError, FileNotFoundError) as exc:  # bad manifest or taxonomy
+    except (ManifestError, ConfigError, FileNotFoundError, ValueError) as exc:  # bad input: manifest, taxonomy, model card, weights
         print(f"citypatrol-train {args.command}: {exc}", file=sys.stderr)
         return 2
     print(f"{args.command} done in {time.time() - started:.0f} s", file=sys.stderr)
