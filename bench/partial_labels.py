@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -35,26 +33,13 @@ sys.path.insert(0, str(REPO))
 from cv import Detector  # noqa: E402
 from cv.config import load_taxonomy  # noqa: E402
 from cv.geometry import box_iou  # noqa: E402
-from training.build import DEFAULT_WORK, load_index, read_labels, save_index, write_labels  # noqa: E402
+from training.build import DEFAULT_WORK, copy_dataset, load_index, read_labels, write_labels  # noqa: E402
 from training.evaluate import _ap_of, runtime_stats  # noqa: E402
 from training.export import export_onnx  # noqa: E402
 from training.teacher import xyxy_to_yolo, yolo_to_xyxy  # noqa: E402
 from training.train import train  # noqa: E402
 
 PSEUDO_CLASSES = ("garbage", "shop_sign", "window_ad")
-
-
-def copy_work(work: Path, copy: Path) -> Path:
-    """The dataset with its own label files (images stay links or shared files)."""
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(work, copy, symlinks=True, ignore=shutil.ignore_patterns("runs", "val-runs", "*.cache"))
-
-    def moved(path: str) -> str:
-        absolute = Path(path).absolute()
-        return str(copy / absolute.relative_to(work)) if absolute.is_relative_to(work) else path
-
-    save_index(copy, [replace(r, image=moved(r.image)) for r in load_index(copy)])
-    return copy
 
 
 def add_pseudo_labels(work: Path, first_onnx: Path, conf: float) -> dict:
@@ -97,7 +82,7 @@ def main() -> None:
     names = load_taxonomy().names
     results, added = {}, {}
     for variant in ("ignore", "pseudo"):
-        work = copy_work(args.work.absolute(), out / variant)
+        work = copy_dataset(args.work, out / variant)
         if variant == "pseudo":
             added = add_pseudo_labels(work, first_onnx, args.conf)
         records = load_index(work)

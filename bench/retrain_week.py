@@ -29,7 +29,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -42,7 +41,7 @@ from cv import Detector  # noqa: E402
 from cv.config import load_taxonomy  # noqa: E402
 from cv.geometry import box_iou  # noqa: E402
 from cv.model_card import default_model_path  # noqa: E402
-from training.build import DEFAULT_WORK, load_index, read_labels, save_index, write_labels  # noqa: E402
+from training.build import DEFAULT_WORK, copy_dataset, load_index, read_labels, write_labels  # noqa: E402
 from training.evaluate import _ap_of, runtime_stats  # noqa: E402
 from training.field import FIELD_SOURCE, field_split  # noqa: E402
 from training.teacher import xyxy_to_yolo, yolo_to_xyxy  # noqa: E402
@@ -126,22 +125,6 @@ def simulate_week(model: Path, work: Path, out: Path) -> tuple[list, dict]:
     return records, counts
 
 
-def work_without_field(work: Path, copy: Path, field: list) -> Path:
-    """A copy of the dataset whose old validation split no longer holds the field frames (nor synthetic
-    images composited on them): what the field teaches must not also be what the gate measures."""
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(work, copy, symlinks=True, ignore=shutil.ignore_patterns("runs", "val-runs", "*.cache"))
-    used = {r.name for r in field}
-
-    def moved(path: str) -> str:  # the record's link, in the copy (links are not resolved)
-        absolute = Path(path).absolute()
-        return str(copy / absolute.relative_to(work)) if absolute.is_relative_to(work) else path
-
-    records = [replace(r, image=moved(r.image)) for r in load_index(copy) if r.name not in used and r.background not in used]
-    save_index(copy, records)
-    return copy
-
-
 def false_alarms_at_recall(stats: dict, images: list[str], recall: float | None = None) -> dict:
     """False detections per frame where recall (IoU 0.5, all classes) first reaches `recall`;
     without one, at the service threshold."""
@@ -173,7 +156,10 @@ def main() -> None:
     model = args.model or default_model_path()
     started = time.time()
     field, counts = simulate_week(model, args.work, args.out / "export")
-    work = work_without_field(args.work.absolute(), (args.out / "train").absolute(), field)
+    # the old validation split loses the field frames and synthetic images composited on them: what the
+    # field teaches must not also be what the gate measures
+    used = {r.name for r in field}
+    work = copy_dataset(args.work, args.out / "train", keep=lambda r: r.name not in used and r.background not in used)
     card = retrain(args.out / "export", work=work, parent=model, out_dir=args.out / "candidates",
                    epochs=args.epochs, replay=args.replay, runs=args.out / "runs")
     candidate = args.out / "candidates" / f"{card['name']}.onnx"

@@ -47,9 +47,16 @@ class RuleEngine:
     def __init__(self, rulebook: Rulebook, city: CityConfig):
         self.rulebook = rulebook
         self.city = city
+        self._second_look: dict[str, tuple[list[Zone], frozenset[str]]] = {}
 
     def second_look_zones(self, camera_id: str) -> tuple[list[Zone], frozenset[str]]:
-        """The camera's zones that rules with `second_look` watch, and those rules' evidence classes."""
+        """The camera's zones that rules with `second_look` watch, and those rules' evidence classes
+        (asked twice per frame: worked out once per camera, the engine's configs never change)."""
+        if camera_id not in self._second_look:
+            self._second_look[camera_id] = self._find_second_look_zones(camera_id)
+        return self._second_look[camera_id]
+
+    def _find_second_look_zones(self, camera_id: str) -> tuple[list[Zone], frozenset[str]]:
         camera = self.city.camera(camera_id)
         zones: dict[str, Zone] = {}
         classes: set[str] = set()

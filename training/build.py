@@ -131,6 +131,24 @@ def save_index(work: str | Path, records: list[ImageRecord], **meta) -> Path:
     return path
 
 
+def copy_dataset(work: Path, copy: Path, keep=lambda record: True) -> Path:
+    """A copy of the work folder with its own label files and index (images stay links or copies),
+    holding the records `keep` accepts; for experiments that must not touch the dataset itself."""
+    import shutil
+    from dataclasses import replace
+
+    work, copy = Path(work).absolute(), Path(copy).absolute()
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(work, copy, symlinks=True, ignore=shutil.ignore_patterns("runs", "val-runs", "*.cache"))
+
+    def moved(path: str) -> str:  # the record's link, in the copy (links are not resolved)
+        absolute = Path(path).absolute()
+        return str(copy / absolute.relative_to(work)) if absolute.is_relative_to(work) else path
+
+    save_index(copy, [replace(r, image=moved(r.image)) for r in load_index(copy) if keep(r)])
+    return copy
+
+
 def index_meta(work: str | Path) -> dict:
     path = Path(work) / "index.json"
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "images"} if path.exists() else {}
