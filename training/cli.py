@@ -4,6 +4,7 @@
     citypatrol-train teacher                     # COCO teacher labels; threshold measured on street_vehicles
     citypatrol-train synth                       # fly-posters + pasted garbage
     citypatrol-train train --hours 1.2           # ultralytics, resumable with --resume
+    citypatrol-train pack --out var/pack         # a compact copy of the training split for a GPU machine
     citypatrol-train eval var/runs/citypatrol/weights/last.pt
     citypatrol-train export var/runs/citypatrol/weights/last.pt --version 0.1.0   # ONNX, parity, eval, gate, card
     citypatrol-train gate models/citypatrol-0.2.0.onnx --shipped models/citypatrol-0.1.0.onnx
@@ -77,8 +78,17 @@ def cmd_train(args) -> int:
 
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
-                 cache=False if args.no_cache else "ram", threads=args.threads)
+                 cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
+                 coco_weights=args.coco_weights)
     print(f"weights: {last}")
+    return 0
+
+
+def cmd_pack(args) -> int:
+    from training.pack import pack
+
+    _print(pack(args.work, args.out, max_side=args.max_side, quality=args.quality, reduced_side=args.reduced_side,
+                min_object_px=args.min_object_px, progress=not args.quiet))
     return 0
 
 
@@ -169,7 +179,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--no-cache", action="store_true")
     s.add_argument("--resume", action="store_true")
+    s.add_argument("--device", default="cpu", help='"cpu", or a CUDA device such as "0"')
+    s.add_argument("--coco-weights", type=Path, default=None,
+                   help="the COCO checkpoint (default ../shared/weights/yolov5n-coco.pt)")
     s.set_defaults(func=cmd_train)
+
+    s = common(sub.add_parser("pack", help="a compact, self-contained copy of the training split (WebP)"))
+    s.add_argument("--out", type=Path, default=Path("var/pack"))
+    s.add_argument("--max-side", type=int, default=640, help="long side of the packed images (the training imgsz)")
+    s.add_argument("--reduced-side", type=int, default=512, help="long side of images whose objects are all large")
+    s.add_argument("--min-object-px", type=int, default=16, help="what 'large' means: short side of the smallest box")
+    s.add_argument("--quality", type=int, default=70, help="WebP quality")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_pack)
 
     s = common(sub.add_parser("eval", help="per-class AP50/AP50-95 on the fixed split + fly-poster FP"))
     s.add_argument("weights", type=Path)

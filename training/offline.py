@@ -6,7 +6,8 @@ calls `prepare()` first; it is idempotent. What it fixes, and why:
 - The PyPI torchvision wheel is a CUDA build whose C++ ops fail to load against CPU torch, and
   ultralytics calls `torchvision.ops.nms` once torchvision is importable. We define the
   `torchvision::nms` / `torchvision::qnms` operators ourselves with a CPU kernel, then mark the
-  extension as loaded, so torchvision's own Python wrappers dispatch to our kernel.
+  extension as loaded, so torchvision's own Python wrappers dispatch to our kernel. Where
+  torchvision's own ops do load (a GPU machine with a matching torch), they are used instead.
 - ultralytics would download fonts and packages, write settings under $HOME, and pin torch to
   `cpu_count - 1` threads (one thread on a 2-core machine).
 """
@@ -20,12 +21,22 @@ from pathlib import Path
 
 from cv.detector import machine_threads
 
-# A Latin font from Debian's fonts-dejavu-core stands in for the Arial.ttf that ultralytics
-# would otherwise download for plot labels.
+# A Latin font from Debian's fonts-dejavu-core (else the DejaVu that matplotlib, an ultralytics
+# dependency, bundles) stands in for the Arial.ttf that ultralytics would otherwise download.
 _LOCAL_FONTS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 )
+
+
+def _local_fonts() -> list[str]:
+    try:
+        import matplotlib
+
+        bundled = [str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")]
+    except ImportError:
+        bundled = []
+    return [*_LOCAL_FONTS, *bundled]
 
 _prepared = False
 
@@ -54,11 +65,29 @@ def _nms_cpu(boxes, scores, iou_threshold: float):
     return torch.stack(keep).to(torch.int64)
 
 
+def _torchvision_ops_load() -> bool:
+    """True when torchvision's compiled ops load against this torch (matching builds)."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    for library in Path(spec.submodule_search_locations[0]).glob("_C*.so"):
+        try:
+            torch.ops.load_library(str(library))
+            return True
+        except OSError:
+            return False
+    return False
+
+
 def _register_torchvision_ops() -> None:
     import torch
 
-    if "torchvision" in sys.modules:
-        return  # already imported (by us earlier, or it works natively)
+    if "torchvision" in sys.modules or _torchvision_ops_load():
+        return  # already imported (by us earlier), or its own ops work here
     try:
         lib = torch.library.Library("torchvision", "DEF")
         lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
@@ -87,7 +116,7 @@ def prepare(config_dir: str | Path | None = None) -> None:
     # Idle OpenMP threads sleep instead of spinning: on a small machine shared with other work, spinning
     # threads made a 2-thread forward/backward 2-3x slower than with passive waiting (measured).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    for font in _LOCAL_FONTS:
+    for font in _local_fonts():
         target = config_dir / "Arial.ttf"
         if Path(font).exists() and not target.exists():
             shutil.copyfile(font, target)

@@ -25,6 +25,11 @@ def dataset_yaml(work: str | Path = DEFAULT_WORK, val: str | Path = "images/val"
                  train: str | Path = "images/train") -> Path:
     """The ultralytics dataset file; `train` and `val` may be folders or list files (subsets)."""
     work = Path(work).resolve()
+    if not (work / "data" / val).exists():
+        # A `pack`ed set has no validation split. ultralytics still validates once after the last epoch:
+        # on a few training images, a smoke check and no measurement (`eval` measures, at home).
+        val = work / "smoke-val.txt"
+        val.write_text("".join(f"{p}\n" for p in sorted((work / "data" / train).iterdir())[:16]))
     path = work / name
     path.write_text(yaml.safe_dump({
         "path": str(work / "data"),
@@ -33,6 +38,14 @@ def dataset_yaml(work: str | Path = DEFAULT_WORK, val: str | Path = "images/val"
         "names": dict(enumerate(load_taxonomy().names)),
     }, sort_keys=False, allow_unicode=True))
     return path
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{device} ({torch.cuda.get_device_name(int(device))})"
 
 
 def last_checkpoint(runs: str | Path, name: str) -> Path:
@@ -56,13 +69,17 @@ def train(
     verbose: bool = True,
     start: str | Path | None = None,
     train_images: list[str] | None = None,
+    device: str = "cpu",
+    coco_weights: str | Path | None = None,
 ) -> Path:
     """Train (or resume) and return the final weights (`last.pt`; with no per-epoch validation there is
     no meaningful `best.pt`). Settings and wall time land in `<run>/citypatrol_train.json`.
 
     `start`: fine-tune these weights (a shipped model's `.pt`, for `retrain`) instead of starting
     from the COCO backbone; the warm-up is then short, the model is already trained.
-    `train_images`: train on these images only (a list file), instead of all of images/train."""
+    `train_images`: train on these images only (a list file), instead of all of images/train.
+    `device`: "cpu", or a CUDA device ("0") on a machine that has one (e.g. a `pack`ed dataset trained
+    elsewhere); `coco_weights`: the COCO checkpoint, where ../shared is not beside the repo."""
     work, runs = Path(work).resolve(), Path(runs).resolve()
     offline.prepare()
     import torch
@@ -71,13 +88,13 @@ def train(
     if threads:
         torch.set_num_threads(threads)
     from training.export import save_checkpoint
-    from training.pretrained import build_student
+    from training.pretrained import COCO_WEIGHTS, build_student
 
     run_dir = runs / name
     last = last_checkpoint(runs, name)
     started = time.time()
     settings = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
-                "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": "cpu",
+                "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": _device_name(device),
                 "threads": torch.get_num_threads(), "optimizer": "auto",
                 "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23"}
     if resume and last.exists():
@@ -88,7 +105,7 @@ def train(
             print(f"nothing to resume at {last}: starting a new run")
         fine_tune = start is not None
         if not fine_tune:
-            student = build_student(load_taxonomy().names)
+            student = build_student(load_taxonomy().names, coco_weights or COCO_WEIGHTS)
             start = save_checkpoint(student, work / "student-start.pt",
                                     train_args={"imgsz": imgsz, "task": "detect", "data": str(dataset_yaml(work))})
         model = YOLO(str(start), task="detect")
@@ -99,7 +116,9 @@ def train(
             listing.write_text("\n".join(train_images) + "\n")
             data = dataset_yaml(work, train=listing, name=f"data-{name}.yaml")
         kwargs = dict(
-            data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device="cpu",
+            # amp stays off on a GPU too: its check downloads a model (impossible offline), and a nano
+            # model's step is bound by the data loader's CPU work, not by the GPU's arithmetic.
+            data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device,
             workers=workers, project=str(runs), name=name, exist_ok=True, seed=seed, deterministic=False,
             close_mosaic=close_mosaic, cache=cache, val=False, plots=False, amp=False, verbose=verbose,
             patience=1000, **(FINE_TUNE if fine_tune else {}),

@@ -1,0 +1,60 @@
+"""`pack`: a self-contained, compact copy of the built training split, to train on a machine that has
+no ../shared beside the repo (a lent GPU machine, `citypatrol-train train --work PACK --device 0`).
+
+The images are real copies (the work folder holds links to ../shared), re-encoded as WebP with the long
+side at most `max_side`: ultralytics resizes every image to `imgsz` before it trains on it, so at
+`max_side == imgsz` the model sees the same pixels, less the WebP loss. An image whose labelled objects
+are all large (bags seen close up, vehicles) goes down to `reduced_side`: its objects keep at least
+`min_object_px`, while small ones (fly-posters, distant persons) keep every pixel they have. The
+validation split stays here: evaluation, parity, gate and export run where the fixed split is.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from training.build import DEFAULT_WORK
+
+
+def packed_side(label: Path, width: int, height: int, max_side: int, reduced_side: int, min_object_px: int) -> int:
+    """`reduced_side` when every labelled object keeps `min_object_px` (its short side) there, else `max_side`."""
+    rows = [line.split() for line in label.read_text().splitlines() if line.strip()] if label.exists() else []
+    smallest = min((min(float(r[3]) * width, float(r[4]) * height) for r in rows), default=float("inf"))
+    return reduced_side if smallest * reduced_side / max(width, height) >= min_object_px else max_side
+
+
+def pack(work: str | Path = DEFAULT_WORK, out: str | Path = "var/pack", max_side: int = 640, quality: int = 70,
+         reduced_side: int = 512, min_object_px: int = 16, progress: bool = True) -> dict:
+    """Write `out/data/{images,labels}/train`; return the image counts (per side) and their size in bytes."""
+    work, out = Path(work), Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    images_out, labels_out = out / "data" / "images" / "train", out / "data" / "labels" / "train"
+    images_out.mkdir(parents=True)
+    labels_out.mkdir(parents=True)
+    images = sorted((work / "data" / "images" / "train").iterdir())
+    if not images:
+        raise ValueError(f"no training images under {work}/data/images/train: run `citypatrol-train build` first")
+    size, sides = 0, {}
+    for image_path in tqdm(images, desc="pack", unit="img", disable=not progress):
+        image = cv2.imread(str(image_path))
+        if image is None:
+            raise ValueError(f"unreadable training image {image_path}")
+        height, width = image.shape[:2]
+        label = work / "data" / "labels" / "train" / f"{image_path.stem}.txt"
+        side = packed_side(label, width, height, max_side, reduced_side, min_object_px)
+        sides[side] = sides.get(side, 0) + 1
+        scale = side / max(height, width)
+        if scale < 1:
+            image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        target = images_out / f"{image_path.stem}.webp"
+        cv2.imwrite(str(target), image, [cv2.IMWRITE_WEBP_QUALITY, quality])
+        size += target.stat().st_size
+        if label.exists():
+            shutil.copyfile(label, labels_out / label.name)
+    return {"images": len(images), "bytes": size, "images_per_side": sides, "min_object_px": min_object_px,
+            "webp_quality": quality}
