@@ -8,6 +8,7 @@ split and its subsets, fly-poster false positives, the quality targets met or mi
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 from pathlib import Path
@@ -125,8 +126,8 @@ def training_fields(runs_dir: Path) -> dict:
     return {
         **record,
         "ultralytics_args": args,
-        "machine": f"{platform.machine()} CPU, {len(__import__('os').sched_getaffinity(0))} cores, no GPU "
-                   "(shared with other work)",
+        "machine": record.get("settings", {}).get("machine") or f"{platform.machine()} CPU, "
+                   f"{len(os.sched_getaffinity(0))} cores, no GPU",
         "args_yaml": str(args_path) if args_path.exists() else None,
     }
 

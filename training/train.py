@@ -4,6 +4,8 @@ transferred) on the built dataset; offline-safe and resumable (`--resume` contin
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -95,6 +97,7 @@ def train(
     started = time.time()
     settings = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
                 "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": _device_name(device),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_device_name(device)}",
                 "threads": torch.get_num_threads(), "optimizer": "auto",
                 "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23"}
     if resume and last.exists():

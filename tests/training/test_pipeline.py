@@ -154,6 +154,40 @@ def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
             assert width >= 480
 
 
+# --- pack: the training split for a machine without ../shared -----------------------------------------
+
+def test_pack_copies_every_training_image_small_objects_keep_their_pixels(tiny_work, tmp_path, shared_dir):
+    from training.pack import pack, packed_side
+    from training.train import train
+
+    out = tmp_path / "pack"
+    result = pack(tiny_work, out, max_side=320, reduced_side=160, min_object_px=16, progress=False)
+    sources = sorted((tiny_work / "data" / "images" / "train").iterdir())
+    packed = sorted((out / "data" / "images" / "train").iterdir())
+    assert [p.stem for p in packed] == [p.stem for p in sources] and result["images"] == len(sources)
+    assert sum(result["images_per_side"].values()) == len(sources) and result["bytes"] > 0
+    for source, copy in zip(sources, packed):
+        assert copy.suffix == ".webp" and not copy.is_symlink()
+        label = tiny_work / "data" / "labels" / "train" / f"{source.stem}.txt"
+        if label.exists():  # labels are relative: they travel unchanged
+            assert (out / "data" / "labels" / "train" / label.name).read_text() == label.read_text()
+        height, width = cv2.imread(str(source)).shape[:2]
+        h, w = cv2.imread(str(copy)).shape[:2]
+        side = packed_side(label, width, height, 320, 160, 16)
+        assert max(h, w) == min(side, max(width, height))
+    # a box 2 % of the frame wide keeps the full side; one of half the frame goes down
+    small, large = tmp_path / "small.txt", tmp_path / "large.txt"
+    small.write_text("10 0.5 0.5 0.02 0.05\n")
+    large.write_text("9 0.5 0.5 0.5 0.4\n")
+    assert packed_side(small, 1280, 720, 640, 512, 16) == 640
+    assert packed_side(large, 1280, 720, 640, 512, 16) == 512
+    # the pack is all a training machine needs (no validation split there, the COCO weights given)
+    weights = train(out, tmp_path / "runs", "packed", epochs=1, imgsz=160, batch=8, workers=0, close_mosaic=0,
+                    cache=False, verbose=False, coco_weights=shared_dir / "weights" / "yolov5n-coco.pt")
+    record = json.loads((weights.parent.parent / "citypatrol_train.json").read_text())
+    assert weights.exists() and record["epochs_done"] == 1 and record["settings"]["device"] == "cpu"
+
+
 # --- train / export / eval / gate ---------------------------------------------------------------------
 
 def test_train_one_epoch_and_export_passes_parity(tiny_weights, tiny_onnx, tiny_work):
