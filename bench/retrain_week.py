@@ -102,10 +102,15 @@ def simulate_week(model: Path, work: Path, out: Path) -> tuple[list, dict]:
             truth = yolo_to_xyxy(rows, record.width, record.height)
             truth_cls = np.array([r[0] for r in rows], np.int64)
             image = cv2.imread(record.image)
+            rejected = []
             if side == "train":
-                labels, outcomes = review(detector.detect(image), truth, truth_cls)
-                for outcome in outcomes.values():
+                dets = detector.detect(image)
+                labels, outcomes = review(dets, truth, truth_cls)
+                for i, outcome in outcomes.items():
                     counts[outcome] += 1
+                    if outcome == "rejected":
+                        rejected.append([int(dets.class_id[i]), *(np.asarray(dets.xyxy[i]) /
+                                         [record.width, record.height, record.width, record.height]).round(6).tolist()])
             else:  # held-out cameras: the measurement set, with every true object
                 labels, outcomes = list(zip(truth_cls.tolist(), truth)), {}
             stem = f"{camera}-{record.name}"
@@ -120,6 +125,7 @@ def simulate_week(model: Path, work: Path, out: Path) -> tuple[list, dict]:
                 "frame_id": record.name, "captured_at": f"2026-11-{16 + day % 7:02d}T10:00:00+08:00",
                 "point_types": [], "review_outcomes": {str(i): o for i, o in outcomes.items()},
                 "model_version": detector.version, "rulebook_versions": [], "machine_labels": [],
+                "rejected_boxes": rejected,
                 "licence": f"simulated reviews of {record.source} (see ../shared/datasets/SOURCES.md)",
             }, ensure_ascii=False) + "\n")
     return records, counts

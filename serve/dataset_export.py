@@ -2,7 +2,8 @@
 
 Operators' reviews are the labels that matter most: a confirmed violation's evidence boxes are
 positives from the very camera that will see them again, a corrected one gives its corrected box or
-class, a rejected one is a hard negative (the frame is kept, the rejected boxes are not). Other
+class, a rejected one is a hard negative (the frame is kept, the rejected boxes are not; the manifest
+lists them, so that training adds no pseudo-label where a person said there is nothing). Other
 detections on the same frame are kept only when the model was confident, and the manifest marks
 them as machine labels. Near-identical frames of one camera (a parked car seen 200 times) are
 exported once: a 64-bit difference hash within `NEAR_DUPLICATE_BITS` counts as the same picture.
@@ -51,6 +52,7 @@ class FrameLabels:
     boxes: list[tuple[int, tuple[float, float, float, float]]] = field(default_factory=list)  # class id, rel xyxy
     machine: list[bool] = field(default_factory=list)
     outcomes: dict[int, str] = field(default_factory=dict)  # incident id → review outcome
+    rejected: list[tuple[int, tuple[float, float, float, float]]] = field(default_factory=list)  # class id, rel xyxy
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,10 @@ class DatasetExporter:
             incident = incidents[sighting.incident_id]
             labels.outcomes[incident.id] = incident.review_outcome
             judged.update(sighting.evidence)
-            if incident.review_outcome == "rejected":
-                continue  # a hard negative: the frame stays, these boxes do not
+            if incident.review_outcome == "rejected":  # a hard negative: the frame stays, these boxes do not
+                labels.rejected += [(self.classes.index(detections[i]["class"]), _relative(detections[i]["box"], width, height))
+                                    for i in sighting.evidence]
+                continue
             new_class = self._corrected_class(incident)
             if incident.review_outcome == "corrected" and incident.corrected_box:
                 cls = new_class if new_class is not None else self._class_of(detections, sighting.evidence)
@@ -169,6 +173,7 @@ class DatasetExporter:
             "model_version": frame.model_version,
             "rulebook_versions": sorted({incidents[i].rulebook_version for i in labels.outcomes}),
             "machine_labels": [i for i, machine in enumerate(labels.machine) if machine],
+            "rejected_boxes": [[c, *(round(v, 6) for v in box)] for c, box in labels.rejected],
             "licence": LICENCE,
         }
 

@@ -4,6 +4,10 @@ Field frames get their own fixed split, by camera (SHA-1 of the camera id, like 
 of the source images): a camera's frames are never on both sides, so the field validation measures
 cameras the candidate did not learn from. Merging is incremental: a frame already merged is kept
 as it is. Images are copied (they are our own footage, and an export folder may be moved away).
+
+Operators only see what the model found, so an object it missed is in no field label: trained on as
+it is, it would be taught as background. The teacher fills that gap for the COCO classes, as it does
+on every source image (`teach_field`), except where an operator rejected a box of that class.
 """
 
 from __future__ import annotations
@@ -48,12 +52,15 @@ def merge_field(export_dir: str | Path, work: str | Path) -> dict:
         data = (export_dir / line["image"]).read_bytes()
         header = read_header(data)
         shutil.copyfile(export_dir / line["label"], label)
+        own_labels = work / "src_labels" / split / label.name  # what `teacher.merge` adds the teacher's to
+        own_labels.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(label, own_labels)
         image.write_bytes(data)
         added.append(ImageRecord(
             name=name, source=FIELD_SOURCE, split=split, image=str(image), original=str(export_dir / line["image"]),
             width=header.width, height=header.height, complete=[], negatives=[], labels=len(read_labels(label)),
             extra={key: line.get(key) for key in ("camera_id", "frame_id", "review_outcomes", "model_version",
-                                                   "machine_labels", "licence")}))
+                                                   "machine_labels", "rejected_boxes", "licence")}))
         known.add(name)
     exports = sorted(set(index_meta(work).get("field_exports", [])) | {str(export_dir)})
     save_index(work, records + added, field_exports=exports)
@@ -66,3 +73,21 @@ def merge_field(export_dir: str | Path, work: str | Path) -> dict:
         "labels_added": sum(r.labels for r in added),
         "split_rule": f"by camera: val if int(sha1(camera_id)[:8], 16) % 100 < {FIELD_VAL_PERCENT}",
     }
+
+
+def teach_field(work: str | Path, teacher=None) -> dict:
+    """The teacher's labels (COCO classes, at the dataset's measured threshold) on the field training frames
+    it has not seen yet, merged like every source image's. The field validation frames keep what people
+    labelled: the gate's field comparison measures against that. Returns how many labels it added."""
+    from training.teacher import merge, run_teacher
+
+    work = Path(work)
+    threshold = index_meta(work).get("teacher", {}).get("threshold")
+    if threshold is None:
+        raise ValueError(f"{work} has no measured teacher threshold: run `citypatrol-train teacher` first")
+    run_teacher(work, teacher, progress=False, only_missing=True,
+                keep=lambda r: r.source == FIELD_SOURCE and r.split == "train")
+    merge(work, threshold)
+    taught = [r for r in load_index(work) if r.source == FIELD_SOURCE and r.split == "train"]
+    return {"frames": len(taught), "labels": sum(r.extra.get("teacher_labels", 0) for r in taught),
+            "threshold": threshold}

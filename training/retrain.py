@@ -1,7 +1,7 @@
 """`retrain --from DIR`: operators' reviews (an `export-dataset` folder) → a candidate model.
 
 Merges the field frames into the fixed-split dataset (their own split, by camera: training.field),
-fine-tunes the model in service from its shipped weights, exports the candidate to the candidates
+fills their gaps with the teacher's labels (COCO classes, not where an operator rejected), fine-tunes the model in service from its shipped weights, exports the candidate to the candidates
 folder, evaluates candidate and parent side by side on the old split and on the field split, and
 gates: no class worse by more than the margin on the old split, and a win on the field split. The
 card records the lineage (parent, data added). `citypatrol model promote VERSION` puts it in service.
@@ -20,7 +20,7 @@ from cv.model_card import CANDIDATES_DIR, MODELS_DIR, ModelCard, default_model_p
 from training.build import DEFAULT_WORK, load_index
 from training.evaluate import evaluate, subset_images
 from training.export import export_onnx, parity_check, save_weights
-from training.field import FIELD_SOURCE, merge_field
+from training.field import FIELD_SOURCE, merge_field, teach_field
 from training.gate import DEFAULT_MARGIN, compare_retrained
 from training.train import DEFAULT_RUNS, train
 
@@ -70,6 +70,7 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
     if recorded and recorded != sha256_of(parent_pt):
         raise ValueError(f"{parent_pt} is not the weights its card {parent_onnx.with_suffix('.json').name} records")
     field = merge_field(export_dir, work)
+    field["teacher_labels_added"] = teach_field(work)
     version = version or next_version(parent_card.version, out_dir, models_dir)
     train_imgsz = imgsz or (parent_card.model_extra or {}).get("training", {}).get("settings", {}).get("imgsz") \
         or parent_card.imgsz

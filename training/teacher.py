@@ -141,10 +141,10 @@ def read_raw(path: Path) -> list[tuple]:
 
 
 def run_teacher(work: str | Path = DEFAULT_WORK, teacher: Teacher | None = None, progress: bool = True,
-                only_missing: bool = True) -> int:
-    """Run the teacher on every real image of the dataset; store its raw detections."""
+                only_missing: bool = True, keep=lambda record: True) -> int:
+    """Run the teacher on every real image of the dataset (that `keep` accepts); store its raw detections."""
     work = Path(work)
-    records = [r for r in load_index(work) if not r.synthetic]
+    records = [r for r in load_index(work) if not r.synthetic and keep(r)]
     teacher = teacher or Teacher()
     done = 0
     for record in tqdm(records, desc="teacher", disable=not progress, unit="img"):
@@ -231,7 +231,8 @@ def measure_threshold(work: str | Path = DEFAULT_WORK, source: str = "street_veh
 
 def merge(work: str | Path = DEFAULT_WORK, threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Training labels = source labels + teacher labels (≥ threshold) for classes the source does not
-    label completely, dropping teacher boxes that duplicate a source box (IoU ≥ DUPLICATE_IOU)."""
+    label completely, dropping teacher boxes that duplicate a source box (IoU ≥ DUPLICATE_IOU) and,
+    on field frames, those on a box of their class that an operator rejected."""
     work = Path(work)
     taxonomy = load_taxonomy()
     records = load_index(work)
@@ -245,6 +246,12 @@ def merge(work: str | Path = DEFAULT_WORK, threshold: float = DEFAULT_THRESHOLD)
         if src and teacher:
             ious = box_iou(yolo_to_xyxy(teacher, r.width, r.height), yolo_to_xyxy(src, r.width, r.height))
             teacher = [row for row, best in zip(teacher, ious.max(1)) if best < DUPLICATE_IOU]
+        rejected = r.extra.get("rejected_boxes") or []
+        if rejected and teacher:
+            ious = box_iou(yolo_to_xyxy(teacher, r.width, r.height),
+                           np.array([b[1:] for b in rejected], np.float32) * [r.width, r.height, r.width, r.height])
+            same_class = np.array([row[0] for row in teacher])[:, None] == np.array([b[0] for b in rejected])[None]
+            teacher = [row for row, hit in zip(teacher, ((ious >= DUPLICATE_IOU) & same_class).any(1)) if not hit]
         for row in teacher:
             added[taxonomy.names[row[0]]] += 1
         rows = src + [row[:5] for row in teacher]

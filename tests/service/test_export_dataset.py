@@ -59,6 +59,8 @@ def test_reviews_become_labels_once(live, escalate, tmp_path):
     centre = (round((rejected_box[0] + rejected_box[2]) / 2, 3), round((rejected_box[1] + rejected_box[3]) / 2, 3))
     assert all(abs(b[1][0] - centre[0]) > 0.002 or abs(b[1][1] - centre[1]) > 0.002 for b in people_labels), \
         "the rejected box is not a label"
+    assert any(abs((x1 + x2) / 2 - centre[0]) <= 0.002 and abs((y1 + y2) / 2 - centre[1]) <= 0.002
+               for _, x1, y1, x2, y2 in line["rejected_boxes"]), "the manifest says where a person saw nothing"
     assert (out / line["image"]).read_bytes()[:3] == b"\xff\xd8\xff"
     assert "names" in (out / "data.yaml").read_text()
 

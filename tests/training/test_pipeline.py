@@ -135,6 +135,27 @@ def test_teacher_threshold_is_measured_and_complete_classes_not_duplicated(tiny_
         assert sum(x[0] == 0 for x in merged) <= len(teacher_people)
 
 
+def test_teacher_adds_no_label_where_an_operator_rejected_one(tiny_work, tmp_path):
+    import shutil
+
+    from training.build import save_index
+    from training.teacher import merge, yolo_to_xyxy
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_work, work, symlinks=True)
+    records = load_index(work)
+    record = next(r for r in records if not r.synthetic and r.extra.get("teacher_labels"))
+    merged = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
+    taught = merged[-1]  # teacher labels follow the source's own
+    x1, y1, x2, y2 = yolo_to_xyxy([taught], record.width, record.height)[0]
+    record.extra["rejected_boxes"] = [[taught[0], *(float(v) for v in (x1 / record.width, y1 / record.height,
+                                                                       x2 / record.width, y2 / record.height))]]
+    save_index(work, records)
+    merge(work, threshold=0.25)
+    again = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
+    assert taught not in again and len(again) == len(merged) - 1
+
+
 def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
     records = load_index(tiny_work)
     real = {r.name: r for r in records if not r.synthetic}

@@ -95,6 +95,7 @@ def test_reviews_become_a_promoted_model_that_raises_the_next_incidents(
         assert card["lineage"]["parent"]["version"] == parent_version
         assert card["lineage"]["field_data"]["frames_total"] == {"train": 1, "val": 1}
         assert card["lineage"]["field_data"]["cameras"] == {"train": ["cam-b"], "val": ["cam-a"]}
+        assert card["lineage"]["field_data"]["teacher_labels_added"]["frames"] == 1  # the training camera's
         gate = card["gate"]
         assert gate["field"]["images"] == 1 and gate["field"]["parent_map50"] is not None
         assert isinstance(gate["passed"], bool) and gate["reason"]
