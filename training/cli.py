@@ -22,6 +22,7 @@ from pathlib import Path
 from cv.config import ConfigError
 from cv.model_card import CANDIDATES_DIR
 from training.build import DEFAULT_WORK, VAL_PERCENT
+from training.gate import MIN_INSTANCES
 from training.manifest import DEFAULT_DATA_ROOT, ManifestError
 from training.train import DEFAULT_RUNS
 
@@ -110,7 +111,8 @@ def cmd_gate(args) -> int:
     if shipped is None:
         others = [p for p in shipped_models(args.models_dir) if p.resolve() != Path(args.candidate).resolve()]
         shipped = others[-1] if others else None
-    result, _, _ = gate(args.candidate, shipped, args.work, margin=args.margin, imgsz=args.imgsz)
+    result, _, _ = gate(args.candidate, shipped, args.work, margin=args.margin, imgsz=args.imgsz,
+                        min_instances=args.min_instances)
     _print(result.to_dict())
     return 0 if result.passed else 1
 
@@ -120,7 +122,7 @@ def cmd_export(args) -> int:
 
     card = release(args.weights, args.version, work=args.work, runs_dir=Path(args.weights).parent.parent,
                    imgsz=args.imgsz, models_dir=args.models_dir, margin=args.margin, force=args.force,
-                   parity_images=args.parity_images, notes=args.notes)
+                   parity_images=args.parity_images, notes=args.notes, min_instances=args.min_instances)
     _print({k: card[k] for k in ("name", "version", "sha256", "gate", "parity") if k in card})
     return 0 if card["gate"]["passed"] or args.force else 1
 
@@ -205,6 +207,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--imgsz", type=int, default=640)
     s.add_argument("--models-dir", type=Path, default=REPO / "models")
     s.add_argument("--margin", type=float, default=0.05)
+    s.add_argument("--min-instances", type=int, default=MIN_INSTANCES, help="fewer objects: a class is not judged")
     s.add_argument("--parity-images", type=int, default=12)
     s.add_argument("--force", action="store_true", help="ship even if the gate refuses (recorded in the card)")
     s.add_argument("--notes", default="", help="free text for the card")
@@ -215,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--shipped", type=Path, default=None, help="default: the newest other model in models/")
     s.add_argument("--models-dir", type=Path, default=REPO / "models")
     s.add_argument("--margin", type=float, default=0.05)
+    s.add_argument("--min-instances", type=int, default=MIN_INSTANCES, help="fewer objects: a class is not judged")
     s.add_argument("--imgsz", type=int, default=640)
     s.set_defaults(func=cmd_gate)
 

@@ -17,7 +17,7 @@ from cv.model_card import ModelCard, sha256_of, shipped_models
 from training.build import DEFAULT_WORK, index_meta, load_index, source_counts
 from training.evaluate import evaluate, label_gaps, subset_images
 from training.export import export_onnx, parity_check, save_weights
-from training.gate import DEFAULT_MARGIN, compare
+from training.gate import DEFAULT_MARGIN, MIN_INSTANCES, compare
 from training.pretrained import COCO_WEIGHTS
 
 PARTIAL_LABELS = (
@@ -135,7 +135,7 @@ def training_fields(runs_dir: Path) -> dict:
 def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, runs_dir: str | Path | None = None,
             imgsz: int = 640, models_dir: str | Path = "models", margin: float = DEFAULT_MARGIN,
             force: bool = False, parity_images: int = 12, notes: str = "", out_dir: str | Path = "var/export",
-            shipped: str | Path | None = None) -> dict:
+            shipped: str | Path | None = None, min_instances: int = MIN_INSTANCES) -> dict:
     weights, work, models_dir = Path(weights), Path(work), Path(models_dir)
     runs_dir = Path(runs_dir) if runs_dir else weights.parent.parent
     name = f"citypatrol-{version}"
@@ -150,7 +150,8 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
         others = [p for p in shipped_models(models_dir) if p.stem != name]
         shipped = others[-1] if others else None
     shipped_result = evaluate(shipped, work, imgsz=imgsz, fp=False) if shipped else None
-    gate = compare(result, shipped_result, margin, shipped_name=Path(shipped).name if shipped else None)
+    gate = compare(result, shipped_result, margin, shipped_name=Path(shipped).name if shipped else None,
+                   min_instances=min_instances)
 
     gaps = label_gaps(onnx, work)
     card = json.loads(ModelCard.path_for(onnx).read_text())

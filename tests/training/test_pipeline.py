@@ -244,17 +244,21 @@ def test_eval_reports_per_class_ap_and_fly_poster_false_positives(tiny_onnx, tin
 def test_gate_refuses_a_class_worse_by_more_than_the_margin(tiny_onnx, tiny_work):
     from training.gate import compare, gate
 
-    result, candidate, shipped = gate(tiny_onnx, tiny_onnx, tiny_work, imgsz=160)
+    result, candidate, shipped = gate(tiny_onnx, tiny_onnx, tiny_work, imgsz=160, min_instances=1)
     assert result.passed and result.compared > 0  # the same model is never worse than itself
     better = json.loads(json.dumps(candidate))
-    better["subsets"]["all"]["per_class"]["car"] = {"ap50": 0.9, "ap50_95": 0.6}
+    better["subsets"]["all"]["per_class"]["car"] = {"ap50": 0.9, "ap50_95": 0.6, "instances": 40}
     refused = compare(candidate, better, margin=0.05, shipped_name="better.onnx")
     assert not refused.passed and "all/car" in refused.worse
     assert refused.worse["all/car"]["shipped"] == 0.9
     within = json.loads(json.dumps(candidate))
     car = candidate["subsets"]["all"]["per_class"].get("car", {"ap50": 0.0})["ap50"]
-    within["subsets"]["all"]["per_class"]["car"] = {"ap50": car + 0.04, "ap50_95": 0.0}
+    within["subsets"]["all"]["per_class"]["car"] = {"ap50": car + 0.04, "ap50_95": 0.0, "instances": 40}
     assert compare(candidate, within, margin=0.05).passed
+    few = json.loads(json.dumps(better))
+    few["subsets"]["all"]["per_class"]["car"]["instances"] = 4  # one box moves AP50 by 0.25: not judged
+    unjudged = compare(candidate, few, margin=0.05)
+    assert unjudged.passed and unjudged.too_few["all/car"] == 4 and "not judged" in unjudged.reason
     assert compare(candidate, None).passed  # the first model has nothing to lose against
 
 
