@@ -131,11 +131,12 @@ def simulate_week(model: Path, work: Path, out: Path) -> tuple[list, dict]:
     return records, counts
 
 
-def false_alarms_at_recall(stats: dict, images: list[str], recall: float | None = None) -> dict:
+def false_alarms_at_recall(stats: dict, images: list[str], names: list[str], recall: float | None = None) -> dict:
     """False detections per frame where recall (IoU 0.5, all classes) first reaches `recall`;
-    without one, at the service threshold."""
+    without one, at the service threshold. `by_class`: the false alarms' predicted classes."""
     tp = np.concatenate([stats[p][0][:, 0] for p in images])
     conf = np.concatenate([stats[p][1] for p in images])
+    predicted = np.concatenate([stats[p][2] for p in images])
     truths = sum(len(stats[p][3]) for p in images)
     order = np.argsort(-conf, kind="stable")
     hits, misses = np.cumsum(tp[order]), np.cumsum(~tp[order])
@@ -144,8 +145,11 @@ def false_alarms_at_recall(stats: dict, images: list[str], recall: float | None 
     else:
         reached = np.flatnonzero(hits / max(truths, 1) >= recall - 1e-9)
         k = int(reached[0]) if len(reached) else len(order) - 1
+    false = order[: k + 1][~tp[order[: k + 1]]]
+    by_class = {names[c]: int(n) for c, n in zip(*np.unique(predicted[false], return_counts=True))}
     return {"threshold": round(float(conf[order][k]), 4), "recall": round(float(hits[k] / max(truths, 1)), 4),
-            "false_alarms": int(misses[k]), "per_frame": round(float(misses[k] / len(images)), 3)}
+            "false_alarms": int(misses[k]), "per_frame": round(float(misses[k] / len(images)), 3),
+            "by_class": dict(sorted(by_class.items(), key=lambda item: -item[1]))}
 
 
 def main() -> None:
@@ -178,8 +182,8 @@ def main() -> None:
     for label, onnx in (("before", model), ("after", candidate)):
         stats, _ = runtime_stats(Detector(onnx, conf=0.001, max_det=300), held_out, by_image, work, progress=False)
         results[label] = {"ap": _ap_of(stats, held_out, names), "stats": stats}
-    at_threshold = false_alarms_at_recall(results["before"]["stats"], held_out)
-    same_recall = false_alarms_at_recall(results["after"]["stats"], held_out, at_threshold["recall"])
+    at_threshold = false_alarms_at_recall(results["before"]["stats"], held_out, names)
+    same_recall = false_alarms_at_recall(results["after"]["stats"], held_out, names, at_threshold["recall"])
 
     print(f"model {model.name} → candidate {candidate.name} ({card['training']['epochs']} epochs, "
           f"{card['training']['train_images']} training images, {card['training']['seconds']} s); "
@@ -197,6 +201,7 @@ def main() -> None:
     print(f"false alarms per frame: before {at_threshold['per_frame']} at conf {REVIEW_CONF} (recall "
           f"{at_threshold['recall']}); after {same_recall['per_frame']} at the same recall "
           f"(conf {same_recall['threshold']}, recall {same_recall['recall']})")
+    print(f"false alarms by class: before {at_threshold['by_class']}; after {same_recall['by_class']}")
     print(f"gate: {'passed' if card['gate']['passed'] else 'refused'} — {card['gate']['reason']}")
     (args.out / "result.json").write_text(json.dumps({
         "counts": counts, "before": results["before"]["ap"], "after": results["after"]["ap"],
