@@ -1,7 +1,7 @@
 """A week of operator reviews, simulated on street images the shipped model never trained on, then a
 retrain: per-class AP50 and false alarms at the same recall, before and after, on held-out cameras.
 
-    .venv/bin/python bench/retrain_week.py [--model models/citypatrol-0.2.0.onnx] [--epochs 3]
+    .venv/bin/python bench/retrain_week.py [--model models/citypatrol-0.3.0.onnx] [--epochs 4] [--replay 300]
 
 1. The field: 65 % of the real images of the fixed validation split (facades, street_vehicles,
    garbage_bags; by a hash of the name), which no shipped model trained on; the other 35 % stay the
@@ -44,6 +44,7 @@ from cv.model_card import default_model_path  # noqa: E402
 from training.build import DEFAULT_WORK, copy_dataset, load_index, read_labels, write_labels  # noqa: E402
 from training.evaluate import _ap_of, runtime_stats  # noqa: E402
 from training.field import FIELD_SOURCE, field_split  # noqa: E402
+from training.retrain import EPOCHS, REPLAY  # noqa: E402
 from training.teacher import xyxy_to_yolo, yolo_to_xyxy  # noqa: E402
 
 CAMERAS = 12
@@ -157,8 +158,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="the shipped model (default: the one in service)")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="the built dataset (citypatrol-train build …)")
     parser.add_argument("--out", type=Path, default=Path("var/week"))
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--replay", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--replay", type=int, default=REPLAY)
     args = parser.parse_args()
 
     from training.retrain import retrain

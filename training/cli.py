@@ -23,6 +23,7 @@ from cv.config import ConfigError
 from cv.model_card import CANDIDATES_DIR
 from training.build import DEFAULT_WORK, VAL_PERCENT
 from training.gate import MIN_INSTANCES
+from training.retrain import EPOCHS, REPLAY
 from training.manifest import DEFAULT_DATA_ROOT, ManifestError
 from training.train import DEFAULT_RUNS
 
@@ -228,13 +229,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--parent", type=Path, default=None, help="default: the model in service (promoted, else newest)")
     s.add_argument("--out", type=Path, default=CANDIDATES_DIR, help="where the candidate goes")
     s.add_argument("--version", default=None, help="default: the parent's patch version + 1")
-    s.add_argument("--epochs", type=int, default=3)
+    s.add_argument("--epochs", type=int, default=EPOCHS)
     s.add_argument("--hours", type=float, default=None)
     s.add_argument("--imgsz", type=int, default=None, help="training size (default: the parent's)")
     s.add_argument("--batch", type=int, default=16)
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--margin", type=float, default=0.05)
-    s.add_argument("--replay", type=int, default=600, help="old training images beside the field frames (0: all)")
+    s.add_argument("--replay", type=int, default=REPLAY, help="old training images beside the field frames (0: all)")
     s.set_defaults(func=cmd_retrain)
     return p
 

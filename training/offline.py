@@ -38,6 +38,7 @@ def _local_fonts() -> list[str]:
         bundled = []
     return [*_LOCAL_FONTS, *bundled]
 
+
 _prepared = False
 
 
