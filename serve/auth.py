@@ -49,11 +49,14 @@ class Principal:
             raise APIError(403, "forbidden_role", f"this needs the {role} role; {self.username} is {self.role}")
 
 
+MIN_PASSWORD_LENGTH = 8
+
+
 def create_user(session: Session, username: str, password: str, role: Role, display_name: str = "") -> User:
     if session.scalar(select(User).where(User.username == username)):
         raise APIError(409, "user_exists", f"user {username!r} already exists")
-    if len(password) < 8:
-        raise APIError(422, "password_too_short", "passwords need at least 8 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise APIError(422, "password_too_short", f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
     user = User(username=username, password_hash=hash_password(password), role=role.value,
                 display_name=display_name or username, active=True, created_at=datetime.now(UTC))
     session.add(user)

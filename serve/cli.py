@@ -91,9 +91,13 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serve.app import create_app
+    from serve.auth import MIN_PASSWORD_LENGTH
     from serve.settings import Settings
 
     settings = Settings()
+    if settings.admin_password is not None and len(settings.admin_password) < MIN_PASSWORD_LENGTH:
+        # refused here, in one line: at start-up it would end the server with a traceback
+        raise ValueError(f"CITYPATROL_ADMIN_PASSWORD needs at least {MIN_PASSWORD_LENGTH} characters")
     print(f"citypatrol: data in {settings.data_dir.resolve()}, database "
           f"{'PostgreSQL' if settings.database_url else 'SQLite'}; log in at http://{args.host}:{args.port}/",
           flush=True)

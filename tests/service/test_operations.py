@@ -98,3 +98,13 @@ def test_health_readiness_and_metrics(live, street_jpeg):
 def test_unknown_routes_and_methods_have_codes(live):
     assert live.http.get("/v1/nothing-here").json()["code"] == "not_found"
     assert live.http.get("/v1/cameras/cam-a/frames").json()["code"] == "method_not_allowed"
+
+
+def test_a_too_short_admin_password_is_refused_before_the_server_starts(monkeypatch, tmp_path, capsys):
+    from serve.cli import main
+
+    monkeypatch.setenv("CITYPATROL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CITYPATROL_ADMIN_PASSWORD", "short")
+    assert main(["serve", "--port", "0"]) == 2
+    assert "CITYPATROL_ADMIN_PASSWORD needs at least 8 characters" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "nothing was created"
