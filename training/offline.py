@@ -73,15 +73,15 @@ def _torchvision_ops_load() -> bool:
     import torch
 
     spec = importlib.util.find_spec("torchvision")
-    if spec is None or not spec.submodule_search_locations:
+    locations = spec.submodule_search_locations if spec else None
+    library = next(Path(locations[0]).glob("_C*.so"), None) if locations else None
+    if library is None:
         return False
-    for library in Path(spec.submodule_search_locations[0]).glob("_C*.so"):
-        try:
-            torch.ops.load_library(str(library))
-            return True
-        except OSError:
-            return False
-    return False
+    try:
+        torch.ops.load_library(str(library))
+        return True
+    except OSError:
+        return False
 
 
 def _register_torchvision_ops() -> None:

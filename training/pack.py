@@ -17,13 +17,12 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from training.build import DEFAULT_WORK
+from training.build import DEFAULT_WORK, read_labels
 
 
 def packed_side(label: Path, width: int, height: int, max_side: int, reduced_side: int, min_object_px: int) -> int:
     """`reduced_side` when every labelled object keeps `min_object_px` (its short side) there, else `max_side`."""
-    rows = [line.split() for line in label.read_text().splitlines() if line.strip()] if label.exists() else []
-    smallest = min((min(float(r[3]) * width, float(r[4]) * height) for r in rows), default=float("inf"))
+    smallest = min((min(w * width, h * height) for _, _, _, w, h in read_labels(label)), default=float("inf"))
     return reduced_side if smallest * reduced_side / max(width, height) >= min_object_px else max_side
 
 

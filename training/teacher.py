@@ -229,6 +229,18 @@ def measure_threshold(work: str | Path = DEFAULT_WORK, source: str = "street_veh
             "chosen_threshold": best["threshold"], "chosen": best, "table": table}
 
 
+def _off(teacher: list[tuple], boxes: list[tuple], record: ImageRecord, same_class: bool) -> list[tuple]:
+    """The teacher rows that lie on none of `boxes` (YOLO rows) by IoU >= DUPLICATE_IOU (and, with
+    `same_class`, of the row's class)."""
+    if not teacher or not boxes:
+        return teacher
+    hits = box_iou(yolo_to_xyxy(teacher, record.width, record.height),
+                   yolo_to_xyxy(boxes, record.width, record.height)) >= DUPLICATE_IOU
+    if same_class:
+        hits &= np.array([row[0] for row in teacher])[:, None] == np.array([b[0] for b in boxes])[None]
+    return [row for row, hit in zip(teacher, hits.any(1)) if not hit]
+
+
 def merge(work: str | Path = DEFAULT_WORK, threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Training labels = source labels + teacher labels (≥ threshold) for classes the source does not
     label completely, dropping teacher boxes that duplicate a source box (IoU ≥ DUPLICATE_IOU) and,
@@ -243,15 +255,11 @@ def merge(work: str | Path = DEFAULT_WORK, threshold: float = DEFAULT_THRESHOLD)
         src = read_labels(work / "src_labels" / r.split / f"{r.name}.txt")
         complete = {taxonomy.index(c) for c in r.complete}
         teacher = [row for row in read_raw(raw_path(work, r)) if row[5] >= threshold and row[0] not in complete]
-        if src and teacher:
-            ious = box_iou(yolo_to_xyxy(teacher, r.width, r.height), yolo_to_xyxy(src, r.width, r.height))
-            teacher = [row for row, best in zip(teacher, ious.max(1)) if best < DUPLICATE_IOU]
-        rejected = r.extra.get("rejected_boxes") or []
-        if rejected and teacher:
-            ious = box_iou(yolo_to_xyxy(teacher, r.width, r.height),
-                           np.array([b[1:] for b in rejected], np.float32) * [r.width, r.height, r.width, r.height])
-            same_class = np.array([row[0] for row in teacher])[:, None] == np.array([b[0] for b in rejected])[None]
-            teacher = [row for row, hit in zip(teacher, ((ious >= DUPLICATE_IOU) & same_class).any(1)) if not hit]
+        # a source box is the same object whatever the teacher calls it; a rejected box only for its class
+        teacher = _off(teacher, src, r, same_class=False)
+        rejected = [(c, *xyxy_to_yolo(np.array(box) * [r.width, r.height, r.width, r.height], r.width, r.height))
+                    for c, *box in r.extra.get("rejected_boxes") or []]
+        teacher = _off(teacher, rejected, r, same_class=True)
         for row in teacher:
             added[taxonomy.names[row[0]]] += 1
         rows = src + [row[:5] for row in teacher]

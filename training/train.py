@@ -95,9 +95,10 @@ def train(
     run_dir = runs / name
     last = last_checkpoint(runs, name)
     started = time.time()
+    device_name = _device_name(device)
     settings = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
-                "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": _device_name(device),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_device_name(device)}",
+                "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": device_name,
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, {device_name}",
                 "threads": torch.get_num_threads(), "optimizer": "auto",
                 "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23"}
     if resume and last.exists():
