@@ -75,13 +75,21 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _repeat(text: str) -> tuple[str, int]:
+    kind, _, times = text.partition("=")
+    if not times.isdigit() or int(times) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KIND=N with N >= 1")
+    return kind, int(times)
+
+
 def cmd_train(args) -> int:
-    from training.train import train
+    from training.train import oversampled_images, train
 
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
-                 coco_weights=args.coco_weights)
+                 coco_weights=args.coco_weights, start=args.start,
+                 train_images=oversampled_images(args.work, dict(args.oversample)) if args.oversample else None)
     print(f"weights: {last}")
     return 0
 
@@ -185,6 +193,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help='"cpu", or a CUDA device such as "0"')
     s.add_argument("--coco-weights", type=Path, default=None,
                    help="the COCO checkpoint (default ../shared/weights/yolov5n-coco.pt)")
+    s.add_argument("--start", type=Path, default=None,
+                   help="fine-tune these weights (a shipped model's .pt) instead of starting from COCO")
+    s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
+                   help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")
     s.set_defaults(func=cmd_train)
 
     s = common(sub.add_parser("pack", help="a compact, self-contained copy of the training split (WebP)"))

@@ -42,6 +42,22 @@ def dataset_yaml(work: str | Path = DEFAULT_WORK, val: str | Path = "images/val"
     return path
 
 
+def oversampled_images(work: str | Path, repeats: dict[str, int]) -> list[str]:
+    """Every training image once, and each synthetic image of a kind in `repeats` that many times in
+    all: more of the scenes a class is rare in (fly-posters), without drawing new backgrounds."""
+    from training.build import load_index
+
+    records = [r for r in load_index(work) if r.split == "train"]
+    unknown = set(repeats) - {r.synthetic for r in records}
+    if unknown:
+        raise ValueError(f"no synthetic training images of kind {', '.join(sorted(unknown))} (run synth first?)")
+    images = []
+    for record in records:
+        # the links' own paths (not resolved): ultralytics finds each label by the image path
+        images += [os.path.abspath(record.image)] * repeats.get(record.synthetic or "", 1)
+    return images
+
+
 def _device_name(device: str) -> str:
     import torch
 
@@ -100,7 +116,8 @@ def train(
                 "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": device_name,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, {device_name}",
                 "threads": torch.get_num_threads(), "optimizer": "auto",
-                "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23"}
+                "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23",
+                "images": len(train_images) if train_images is not None else "all of images/train"}
     if resume and last.exists():
         model = YOLO(str(last))
         model.train(resume=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -207,6 +208,22 @@ def test_pack_copies_every_training_image_small_objects_keep_their_pixels(tiny_w
                     cache=False, verbose=False, coco_weights=shared_dir / "weights" / "yolov5n-coco.pt")
     record = json.loads((weights.parent.parent / "citypatrol_train.json").read_text())
     assert weights.exists() and record["epochs_done"] == 1 and record["settings"]["device"] == "cpu"
+
+
+def test_oversampling_repeats_the_synthetic_kind_and_refuses_an_unknown_one(tiny_work, capsys):
+    from training.cli import main
+    from training.train import oversampled_images
+
+    train = [r for r in load_index(tiny_work) if r.split == "train"]
+    posters = [os.path.abspath(r.image) for r in train if r.synthetic == "fly_poster"]
+    images = oversampled_images(tiny_work, {"fly_poster": 3})
+    assert posters and len(images) == len(train) + 2 * len(posters)
+    assert all(images.count(p) == 3 for p in posters)
+    assert all(images.count(os.path.abspath(r.image)) == 1 for r in train if r.synthetic != "fly_poster")
+    assert main(["train", "--work", str(tiny_work), "--oversample", "fly_posters=3"]) == 2
+    assert "fly_posters" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: N must be a whole number >= 1
+        main(["train", "--work", str(tiny_work), "--oversample", "fly_poster=0"])
 
 
 # --- train / export / eval / gate ---------------------------------------------------------------------
