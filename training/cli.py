@@ -89,6 +89,7 @@ def cmd_train(args) -> int:
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
                  coco_weights=args.coco_weights, start=args.start,
+                 fine_tune={k: v for k, v in (("freeze", args.freeze), ("lr0", args.lr0)) if v is not None},
                  train_images=oversampled_images(args.work, dict(args.oversample)) if args.oversample else None)
     print(f"weights: {last}")
     return 0
@@ -195,6 +196,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the COCO checkpoint (default ../shared/weights/yolov5n-coco.pt)")
     s.add_argument("--start", type=Path, default=None,
                    help="fine-tune these weights (a shipped model's .pt) instead of starting from COCO")
+    s.add_argument("--freeze", type=int, default=None, help="with --start: layers kept fixed (default 10, the backbone)")
+    s.add_argument("--lr0", type=float, default=None, help="with --start: learning rate (default 0.0003)")
     s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
                    help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")
     s.set_defaults(func=cmd_train)

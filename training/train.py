@@ -89,6 +89,7 @@ def train(
     train_images: list[str] | None = None,
     device: str = "cpu",
     coco_weights: str | Path | None = None,
+    fine_tune: dict | None = None,
 ) -> Path:
     """Train (or resume) and return the final weights (`last.pt`; with no per-epoch validation there is
     no meaningful `best.pt`). Settings and wall time land in `<run>/citypatrol_train.json`.
@@ -97,7 +98,8 @@ def train(
     from the COCO backbone; the warm-up is then short, the model is already trained.
     `train_images`: train on these images only (a list file), instead of all of images/train.
     `device`: "cpu", or a CUDA device ("0") on a machine that has one (e.g. a `pack`ed dataset trained
-    elsewhere); `coco_weights`: the COCO checkpoint, where ../shared is not beside the repo."""
+    elsewhere); `coco_weights`: the COCO checkpoint, where ../shared is not beside the repo.
+    `fine_tune`: overrides of FINE_TUNE (e.g. `freeze`, `lr0`) for a longer fine-tune than a retrain."""
     work, runs = Path(work).resolve(), Path(runs).resolve()
     offline.prepare()
     import torch
@@ -112,20 +114,21 @@ def train(
     last = last_checkpoint(runs, name)
     started = time.time()
     device_name = _device_name(device)
+    tuning = {**FINE_TUNE, **(fine_tune or {})} if start else {}
     settings = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
                 "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": device_name,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, {device_name}",
                 "threads": torch.get_num_threads(), "optimizer": "auto",
                 "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23",
-                "images": len(train_images) if train_images is not None else "all of images/train"}
+                "images": len(train_images) if train_images is not None else "all of images/train",
+                **({"fine_tune": tuning} if tuning else {})}
     if resume and last.exists():
         model = YOLO(str(last))
         model.train(resume=True)
     else:
         if resume:
             print(f"nothing to resume at {last}: starting a new run")
-        fine_tune = start is not None
-        if not fine_tune:
+        if start is None:
             student = build_student(load_taxonomy().names, coco_weights or COCO_WEIGHTS)
             start = save_checkpoint(student, work / "student-start.pt",
                                     train_args={"imgsz": imgsz, "task": "detect", "data": str(dataset_yaml(work))})
@@ -142,7 +145,7 @@ def train(
             data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device,
             workers=workers, project=str(runs), name=name, exist_ok=True, seed=seed, deterministic=False,
             close_mosaic=close_mosaic, cache=cache, val=False, plots=False, amp=False, verbose=verbose,
-            patience=1000, **(FINE_TUNE if fine_tune else {}),
+            patience=1000, **tuning,
         )
         if hours:
             kwargs["time"] = hours

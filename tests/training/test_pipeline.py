@@ -226,6 +226,26 @@ def test_oversampling_repeats_the_synthetic_kind_and_refuses_an_unknown_one(tiny
         main(["train", "--work", str(tiny_work), "--oversample", "fly_poster=0"])
 
 
+def test_cli_fine_tunes_a_model_with_its_own_settings_on_oversampled_posters(tiny_weights, tiny_work, tmp_path):
+    import yaml
+
+    from training.cli import main
+
+    assert main(["train", "--work", str(tiny_work), "--runs", str(tmp_path), "--name", "tuned", "--start",
+                 str(tiny_weights), "--freeze", "0", "--lr0", "0.001", "--oversample", "fly_poster=2",
+                 "--epochs", "1", "--imgsz", "160", "--batch", "8", "--workers", "0", "--close-mosaic", "0",
+                 "--no-cache"]) == 0
+    run = tmp_path / "tuned"
+    settings = json.loads((run / "citypatrol_train.json").read_text())["settings"]
+    train = [r for r in load_index(tiny_work) if r.split == "train"]
+    posters = sum(r.synthetic == "fly_poster" for r in train)
+    assert settings["start"] == str(tiny_weights) and settings["images"] == len(train) + posters
+    assert settings["fine_tune"] == {"warmup_epochs": 0, "optimizer": "AdamW", "lr0": 0.001, "freeze": 0}
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert (args["freeze"], args["lr0"], args["optimizer"]) == (0, 0.001, "AdamW")
+    assert (run / "weights" / "last.pt").exists()
+
+
 # --- train / export / eval / gate ---------------------------------------------------------------------
 
 def test_train_one_epoch_and_export_passes_parity(tiny_weights, tiny_onnx, tiny_work):
