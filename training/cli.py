@@ -4,6 +4,7 @@
     citypatrol-train teacher                     # COCO teacher labels; threshold measured on street_vehicles
     citypatrol-train synth                       # fly-posters + pasted garbage
     citypatrol-train train --hours 1.2           # ultralytics, resumable with --resume
+    citypatrol-train train --start models/citypatrol-0.3.0.pt --oversample fly_poster=3   # fine-tune a shipped model
     citypatrol-train pack --out var/pack         # a compact copy of the training split for a GPU machine
     citypatrol-train eval var/runs/citypatrol/weights/last.pt
     citypatrol-train export var/runs/citypatrol/weights/last.pt --version 0.1.0   # ONNX, parity, eval, gate, card
@@ -179,7 +180,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_synth)
 
-    s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone (resumable)"))
+    s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone, or a shipped model's weights (--start); resumable"))
     s.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
     s.add_argument("--name", default="citypatrol")
     s.add_argument("--epochs", type=int, default=30)
