@@ -86,6 +86,8 @@ def _repeat(text: str) -> tuple[str, int]:
 def cmd_train(args) -> int:
     from training.train import oversampled_images, train
 
+    if (args.freeze is not None or args.lr0 is not None) and args.start is None:
+        raise ValueError("--freeze and --lr0 adjust a fine-tune: they need --start WEIGHTS")
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
@@ -180,7 +182,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_synth)
 
-    s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone, or a shipped model's weights (--start); resumable"))
+    s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone or, with --start, from a "
+                                            "shipped model's weights (resumable)"))
     s.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
     s.add_argument("--name", default="citypatrol")
     s.add_argument("--epochs", type=int, default=30)
@@ -197,7 +200,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the COCO checkpoint (default ../shared/weights/yolov5n-coco.pt)")
     s.add_argument("--start", type=Path, default=None,
                    help="fine-tune these weights (a shipped model's .pt) instead of starting from COCO")
-    s.add_argument("--freeze", type=int, default=None, help="with --start: layers kept fixed (default 10, the backbone)")
+    s.add_argument("--freeze", type=int, default=None,
+                   help="with --start: layers kept fixed (default 10, the backbone)")
     s.add_argument("--lr0", type=float, default=None, help="with --start: learning rate (default 0.0003)")
     s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
                    help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")

@@ -222,6 +222,8 @@ def test_oversampling_repeats_the_synthetic_kind_and_refuses_an_unknown_one(tiny
     assert all(images.count(os.path.abspath(r.image)) == 1 for r in train if r.synthetic != "fly_poster")
     assert main(["train", "--work", str(tiny_work), "--oversample", "fly_posters=3"]) == 2
     assert "fly_posters" in capsys.readouterr().err
+    assert main(["train", "--work", str(tiny_work), "--freeze", "0"]) == 2  # a fine-tune setting, no model to tune
+    assert "--start" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: N must be a whole number >= 1
         main(["train", "--work", str(tiny_work), "--oversample", "fly_poster=0"])
 
