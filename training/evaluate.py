@@ -1,5 +1,6 @@
 """`eval`: per-class AP50 and AP50-95 on the fixed validation split, on its subsets, and the false
-fly-posters per real facade validation image (real facades have no fly-posters).
+fly-posters per real facade validation image (real facades have no fly-posters), also beside the
+share of synthetic posters found at several confidences (`fly_poster_operating_points`).
 
 Subsets of the validation split (list files under `<work>/subsets/`):
 - `all`: every validation image of the fixed split (real and synthetic; not field frames);
@@ -34,6 +35,7 @@ from training.train import dataset_yaml
 
 SUBSETS = ("all", "real", "garbage_street", "garbage_rest", "fly_poster_synth", "fly_poster_crops")
 FP_CONF = 0.25  # the runtime's default confidence
+OPERATING_CONFS = (0.25, 0.3, 0.4, 0.5, 0.6)
 
 
 def subset_images(records: list[ImageRecord], subset: str) -> list[str]:
@@ -239,11 +241,23 @@ def _ap_of(stats: dict, images: list[str], names: list[str]) -> dict:
     return {"images": len(images), "map50": round(map50, 4), "map50_95": round(map50_95, 4), "per_class": per_class}
 
 
-def _false_posters(stats: dict, images: list[str], poster: int) -> dict:
-    """Fly-posters at the runtime's confidence on real facades (which have none)."""
-    counts = np.array([int(((stats[p][2] == poster) & (stats[p][1] >= FP_CONF)).sum()) for p in images] or [0])
-    return {"images": len(images), "conf": FP_CONF, "false_posters": int(counts.sum()),
+def _false_posters(stats: dict, images: list[str], poster: int, conf: float = FP_CONF) -> dict:
+    """Fly-posters at `conf` (the runtime's confidence by default) on real facades (which have none)."""
+    counts = np.array([int(((stats[p][2] == poster) & (stats[p][1] >= conf)).sum()) for p in images] or [0])
+    return {"images": len(images), "conf": conf, "false_posters": int(counts.sum()),
             "per_image": round(float(counts.mean()), 4) if images else None, "images_with_any": int((counts > 0).sum())}
+
+
+def _poster_operating_points(stats: dict, posters: list[str], facades: list[str], poster: int) -> list[dict]:
+    """At each confidence, the share of synthetic posters found (IoU >= 0.5) and the false posters per
+    real facade: what the 0201 rule's `min_score` trades."""
+    total = sum(int((stats[p][3] == poster).sum()) for p in posters)
+    points = []
+    for conf in OPERATING_CONFS:
+        found = sum(int(((stats[p][2] == poster) & (stats[p][1] >= conf) & stats[p][0][:, 0]).sum()) for p in posters)
+        points.append({"conf": conf, "recall": round(found / total, 3) if total else None,
+                       "false_posters_per_facade": _false_posters(stats, facades, poster, conf)["per_image"]})
+    return points
 
 
 def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[str, ...] = SUBSETS,
@@ -276,6 +290,8 @@ def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[st
     if fp:
         result["fly_poster_false_positives"] = _false_posters(stats, facades, poster)
     posters = subset_images(records, "fly_poster_synth")
+    if fp and posters:
+        result["fly_poster_operating_points"] = _poster_operating_points(stats, posters, facades, poster)
     if second_look and posters:
         result["second_look"] = {"note": "fly_poster_synth frames and real facades, each as a camera whose wall "
                                          "zone is the whole frame: cv.Detector with and without its crops"}

@@ -278,6 +278,11 @@ def test_eval_reports_per_class_ap_and_fly_poster_false_positives(tiny_onnx, tin
         assert 0 <= value["ap50_95"] <= value["ap50"] <= 1
     fp = result["fly_poster_false_positives"]
     assert fp["images"] > 0 and fp["per_image"] >= 0
+    points = result["fly_poster_operating_points"]  # a higher confidence finds and falsely finds no more
+    assert [p["conf"] for p in points] == sorted(p["conf"] for p in points)
+    for key in ("recall", "false_posters_per_facade"):
+        assert all(0 <= b[key] <= a[key] for a, b in zip(points, points[1:]))
+    assert points[0]["false_posters_per_facade"] == fp["per_image"]
 
 
 def test_gate_refuses_a_class_worse_by_more_than_the_margin(tiny_onnx, tiny_work):
