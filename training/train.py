@@ -95,11 +95,11 @@ def train(
     no meaningful `best.pt`). Settings and wall time land in `<run>/citypatrol_train.json`.
 
     `start`: fine-tune these weights (a shipped model's `.pt`, for `retrain`) instead of starting
-    from the COCO backbone; the warm-up is then short, the model is already trained.
+    from the COCO backbone, with FINE_TUNE's settings (no warm-up, the backbone frozen), which
+    `fine_tune` may override (e.g. `freeze`, `lr0`) for a longer fine-tune than a retrain.
     `train_images`: train on these images only (a list file), instead of all of images/train.
     `device`: "cpu", or a CUDA device ("0") on a machine that has one (e.g. a `pack`ed dataset trained
-    elsewhere); `coco_weights`: the COCO checkpoint, where ../shared is not beside the repo.
-    `fine_tune`: overrides of FINE_TUNE (e.g. `freeze`, `lr0`) for a longer fine-tune than a retrain."""
+    elsewhere); `coco_weights`: the COCO checkpoint, where ../shared is not beside the repo."""
     work, runs = Path(work).resolve(), Path(runs).resolve()
     offline.prepare()
     import torch
