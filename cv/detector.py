@@ -33,6 +33,7 @@ RelativeBox = tuple[float, float, float, float]  # xyxy as fractions of the fram
 # does; 2× is where it stops: beyond that a wall needs more than four crops.
 MIN_CROP_ZOOM, MAX_CROP_ZOOM, MAX_CROPS = 1.3, 2.0, 4
 CROP_DUPLICATE = 0.5  # a crop's box this much inside a kept box of its class is that object again
+CUT_MARGIN = 2  # loaded pixels: a crop's box this close to a window edge inside the frame is cut off there
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,25 @@ def _cover(region: RelativeBox, side: float) -> list[RelativeBox]:
         return [first + (last - first) * i / (count - 1) for i in range(count)] if count > 1 else [(first + last) / 2]
 
     return [(x, y, x + side, y + side) for y in starts(y0, y1) for x in starts(x0, x1)]
+
+
+def _cut_by_window(dets: Detections, window_shape: tuple[int, ...], frame_shape: tuple[int, ...],
+                   offset: tuple[int, int], scale: tuple[float, float]) -> np.ndarray:
+    """Which of a crop's boxes (in frame pixels) touch an edge of its window that lies inside the frame:
+    the crop saw only part of that object, and the frame or a neighbouring window sees it whole."""
+    left, top = offset
+    right, bottom = left + window_shape[1], top + window_shape[0]
+    x0, y0, x1, y1 = (dets.xyxy / np.array([*scale, *scale], np.float32)).T  # back to loaded pixels
+    cut = np.zeros(len(dets), bool)
+    if left > 0:
+        cut |= x0 <= left + CUT_MARGIN
+    if top > 0:
+        cut |= y0 <= top + CUT_MARGIN
+    if right < frame_shape[1]:
+        cut |= x1 >= right - CUT_MARGIN
+    if bottom < frame_shape[0]:
+        cut |= y1 >= bottom - CUT_MARGIN
+    return cut
 
 
 def machine_threads() -> int:
@@ -248,24 +268,29 @@ class Detector:
                                  for i in range(0, len(batch), step)])
         found = [self._decode(output[i], *back) for i, back in enumerate(boxes_back)]
         per_frame: list[list[Detections]] = [[] for _ in frames]
-        for dets, (_, _, _, owner, classes) in zip(found, views):
-            per_frame[owner].append(dets if classes is None else dets.of_class(*classes))
-        return [parts[0] if len(parts) == 1 else self._merge(parts) for parts in per_frame]
+        for dets, (pixels, scale, offset, owner, classes) in zip(found, views):
+            if classes is not None:  # a crop: its classes, less the objects its window cuts
+                dets = dets.of_class(*classes)
+                dets = dets[~_cut_by_window(dets, pixels.shape, loaded[owner][0].shape, offset, scale)]
+            per_frame[owner].append(dets)
+        return [parts[0] if len(parts) == 1 else self._merge(parts, crops[i].classes)
+                for i, parts in enumerate(per_frame)]
 
-    def _merge(self, parts: list[Detections]) -> Detections:
-        """The frame's own detections as they are, plus what its crops found that the frame did not:
-        a crop box that mostly lies on a box of its class already kept is the same object (a poster
-        cut by a crop's edge gives a partial box, hence overlap over the smaller box, not IoU)."""
-        frame, found = parts[0], concat_detections(parts[1:])
-        kept = [frame]
-        boxes, classes = frame.xyxy, frame.class_id
-        for i in np.argsort(-found.confidence, kind="stable"):
-            same = classes == found.class_id[i]
-            if same.any() and (overlap_of_smaller(found.xyxy[i], boxes[same]) >= CROP_DUPLICATE).any():
+    def _merge(self, parts: list[Detections], crop_classes: frozenset[str]) -> Detections:
+        """The frame's detections with what its crops found, NMS across both for the crops' classes:
+        most confident first, a box mostly lying on a kept box of its class is that object again
+        (overlap over the smaller box: a crop sees a poster sharper, and often larger, than the
+        frame). The frame's other classes are kept as they are."""
+        frame = parts[0]
+        looked_at = np.isin(frame.class_id, [self.class_names.index(c) for c in crop_classes if c in self.class_names])
+        candidates = concat_detections([frame[looked_at], *parts[1:]])
+        kept: list[int] = []
+        for i in np.argsort(-candidates.confidence, kind="stable"):
+            same = [k for k in kept if candidates.class_id[k] == candidates.class_id[i]]
+            if same and (overlap_of_smaller(candidates.xyxy[i], candidates.xyxy[same]) >= CROP_DUPLICATE).any():
                 continue
-            kept.append(found[int(i)])
-            boxes, classes = np.vstack([boxes, found.xyxy[i]]), np.append(classes, found.class_id[i])
-        return concat_detections(kept)[: self.max_det]
+            kept.append(int(i))
+        return concat_detections([frame[~looked_at], candidates[np.array(kept, np.int64)]])[: self.max_det]
 
     def _decode(self, prediction: np.ndarray, lb: Letterbox, scale: tuple[float, float],
                 offset: tuple[int, int] = (0, 0)) -> Detections:

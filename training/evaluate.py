@@ -301,6 +301,7 @@ def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[st
             result["second_look"][mode] = {
                 "fly_poster_ap50": _ap_of(looked, posters, names)["per_class"].get("fly_poster", {}).get("ap50"),
                 "false_posters_per_facade": _false_posters(looked, facades, poster)["per_image"],
+                "operating_points": _poster_operating_points(looked, posters, facades, poster),
                 "ms_per_frame": round(per_image * 1000, 1)}
     result["seconds"] = round(time.time() - started)
     return result

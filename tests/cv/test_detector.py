@@ -173,26 +173,61 @@ def test_separate_walls_get_their_own_windows_and_never_more_than_four():
     assert len(crop_windows(many, (1920, 1080), 640)) <= 4
 
 
-def test_crop_detections_land_in_frame_pixels_and_join_the_frames(test_model, street_images):
+def test_crop_detections_land_in_frame_pixels_and_compete_with_the_frames(test_model, street_images):
     detector = Detector(test_model, conf=0.05)
     frame = cv2.resize(cv2.imread(str(street_images[0])), (1920, 1080))
     merged = detector.detect(frame, Crops(((0.5, 0.25, 1.0, 0.75),), frozenset(detector.class_names)))
     alone = detector.detect(frame)
-    assert _same_boxes(merged[: len(alone)], alone)  # the frame's own detections are kept as they are
-    # what the crop sees, detected on its own and shifted into the frame: each box is there, or is
-    # the same object as a box of its class that was there already
+    # what the crop sees, detected on its own and shifted into the frame
     seen = detector.detect(np.ascontiguousarray(frame[270:810, 960:1920]))
     assert len(seen), "the stand-in model finds something in a street crop at conf 0.05"
-    shifted = seen.xyxy + np.array([960, 270, 960, 270], np.float32)
-    added = 0
-    for box, class_id in zip(shifted, seen.class_id):
+    seen = Detections(seen.xyxy + np.array([960, 270, 960, 270], np.float32), seen.confidence, seen.class_id,
+                      seen.class_names)
+    candidates = [(box, c, conf, False) for box, c, conf in zip(alone.xyxy, alone.class_id, alone.confidence)]
+    candidates += [(box, c, conf, True) for box, c, conf in zip(seen.xyxy, seen.class_id, seen.confidence)]
+
+    def kept(box, class_id, conf) -> bool:
         same = merged.class_id == class_id
-        extra = merged[len(alone):]
-        if (box_iou(box, extra.xyxy[extra.class_id == class_id])[0] >= 0.9).any():
-            added += 1
-        else:
-            assert (overlap_of_smaller(box, merged.xyxy[same]) >= 0.5).any()
-    assert added == len(merged) - len(alone)
+        return bool(((box_iou(box, merged.xyxy[same])[0] >= 0.99) &
+                     (np.abs(merged.confidence[same] - conf) < 1e-3)).any())
+
+    for box, class_id, conf in zip(merged.xyxy, merged.class_id, merged.confidence):  # each from the frame or crop
+        assert any(c == class_id and box_iou(box, b[None])[0, 0] >= 0.99 for b, c, _, _ in candidates)
+    added_by_crop = 0
+    for box, class_id, conf, from_crop in candidates:
+        if kept(box, class_id, conf):
+            added_by_crop += from_crop
+            continue
+        cut = from_crop and (box[0] <= 962 or box[1] <= 272 or box[3] >= 808)  # the window's inner edges
+        same = (merged.class_id == class_id) & (merged.confidence >= conf - 1e-3)
+        assert cut or (overlap_of_smaller(box, merged.xyxy[same]) >= 0.5).any(), "dropped for a stronger twin"
+    assert added_by_crop, "the crop adds what the frame alone does not see"
+
+
+def test_a_crops_sharper_poster_replaces_the_frames_weak_one_and_cut_boxes_are_dropped(test_model):
+    detector = Detector(test_model)
+    names = detector.class_names
+    frame = Detections.from_records([
+        {"class": "fly_poster", "confidence": 0.3, "box": [100, 100, 120, 130]},
+        {"class": "car", "confidence": 0.9, "box": [0, 0, 400, 300]}], names)
+    crop = Detections.from_records([
+        {"class": "fly_poster", "confidence": 0.8, "box": [101, 99, 121, 131]},  # the same poster, surer
+        {"class": "fly_poster", "confidence": 0.6, "box": [300, 200, 310, 215]}], names)  # one the frame missed
+    merged = detector._merge([frame, crop], frozenset({"fly_poster"}))
+    posters = merged.of_class("fly_poster")
+    assert sorted(posters.to_records(), key=lambda r: r["confidence"]) == sorted(crop.to_records(), key=lambda r: r["confidence"])
+    assert merged.of_class("car").to_records() == frame.of_class("car").to_records()  # not a crop class: as it was
+
+    from cv.detector import _cut_by_window
+    # a frame of 640×480 loaded at half its size (scale 2); a 100×100 window at (100, 50) of the loaded pixels
+    def cut(window_shape, boxes):
+        found = Detections.from_records([{"class": "fly_poster", "confidence": 0.5, "box": b} for b in boxes], names)
+        return _cut_by_window(found, window_shape, (240, 320, 3), (100, 50), (2.0, 2.0)).tolist()
+
+    left_edge, inside = [201, 150, 230, 200], [250, 150, 300, 200]
+    assert cut((100, 100, 3), [left_edge, inside, [370, 150, 399, 200]]) == [True, False, True]
+    # the window widened to the frame's right edge: a box touching that edge is whole
+    assert cut((100, 220, 3), [left_edge, inside, [600, 150, 639, 200]]) == [True, False, False]
 
 
 def _same_boxes(a: Detections, b: Detections) -> bool:
