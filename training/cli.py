@@ -72,7 +72,10 @@ def cmd_teacher(args) -> int:
 def cmd_synth(args) -> int:
     from training.synth import synthesize
 
-    _print(synthesize(args.work, seed=args.seed))
+    if args.poster_variants < 1:
+        print("--poster-variants must be at least 1", file=sys.stderr)
+        return 2
+    _print(synthesize(args.work, seed=args.seed, poster_variants=args.poster_variants))
     return 0
 
 
@@ -180,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = common(sub.add_parser("synth", help="synthetic fly-posters and pasted garbage"))
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--poster-variants", type=int, default=1, metavar="N",
+                   help="poster scenes per training background (validation keeps one: the same images)")
     s.set_defaults(func=cmd_synth)
 
     s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone or, with --start, from a "

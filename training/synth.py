@@ -76,8 +76,9 @@ def _hidden(background: np.ndarray, pasted: np.ndarray) -> np.ndarray:
     return np.clip(inter / area, 0, 1)
 
 
-def _save(work: Path, record: ImageRecord, kind: str, image: np.ndarray, rows: list[tuple]) -> ImageRecord:
-    name = f"synth_{kind}__{record.name}"
+def _save(work: Path, record: ImageRecord, kind: str, image: np.ndarray, rows: list[tuple],
+          variant: int = 0) -> ImageRecord:
+    name = f"synth_{kind}{f'_v{variant}' if variant else ''}__{record.name}"
     height, width = image.shape[:2]
     path = work / "data" / "images" / record.split / f"{name}.jpg"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,8 +122,14 @@ def _wall_crop(image: np.ndarray, rows: list[tuple], posters: np.ndarray, poster
 
 def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dict | None = None,
                garbage_share: dict | None = None, max_posters: int = 4, max_garbage: int = 3,
-               progress: bool = True) -> dict:
-    """Make the synthetic images (replacing earlier ones) and return their counts per kind and split."""
+               poster_variants: int = 1, progress: bool = True) -> dict:
+    """Make the synthetic images (replacing earlier ones) and return their counts per kind and split.
+
+    `poster_variants`: poster scenes per chosen training background (other posters, other places);
+    the first is the one a single variant makes, and validation backgrounds always get one, so the
+    validation images stay the same whatever the number."""
+    if poster_variants < 1:
+        raise ValueError("poster_variants must be at least 1")
     work = Path(work)
     taxonomy = load_taxonomy()
     poster_id, garbage_id = taxonomy.index("fly_poster"), taxonomy.index("garbage")
@@ -156,16 +163,17 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
     for record in tqdm(records, desc="synth", disable=not progress, unit="img"):
         jobs = []
         if _rng(seed, "poster?", record.name).random() < poster_share.get(record.source, 0.0):
-            jobs.append("fly_poster")
+            variants = poster_variants if record.split == "train" else 1
+            jobs += [("fly_poster", v) for v in range(variants)]
         if cutouts.get(record.split) and _rng(seed, "garbage?", record.name).random() < garbage_share.get(record.source, 0.0):
-            jobs.append("garbage")
+            jobs.append(("garbage", 0))
         if not jobs:
             continue
         image = cv2.imread(record.original)
         rows = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
         labelled = yolo_to_xyxy(rows, record.width, record.height)
-        for kind in jobs:
-            rng = _rng(seed, kind, record.name)
+        for kind, variant in jobs:
+            rng = _rng(seed, kind, record.name, *([str(variant)] if variant else []))
             if kind == "fly_poster":
                 avoid = np.concatenate([labelled, _original_boxes(record, (FACADE_CANTILEVER,))]) \
                     if record.source == "facades" else labelled
@@ -192,13 +200,14 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
                 if crop is not None:
                     views.append((kind + WALL_CROP, *crop))
             for view_kind, view, view_rows, pasted in views:
-                made.append(_save(work, record, view_kind, view, view_rows))
+                made.append(_save(work, record, view_kind, view, view_rows, variant))
                 c = counts.setdefault(view_kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
                 c[f"{record.split}_images"] += 1
                 c[f"{record.split}_boxes"] += pasted
     modules = {name: hashlib.sha1((Path(__file__).parent / f"{name}.py").read_bytes()).hexdigest()[:12]
                for name in ("synth_posters", "copy_paste") if (Path(__file__).parent / f"{name}.py").exists()}
     save_index(work, records + made, synthetic={"seed": seed, "counts": counts, "poster_share": poster_share,
+                                                 "poster_variants": poster_variants,
                                                  "module_sha1": modules,
                                                  "garbage_share": garbage_share if cutouts else {},
                                                  "garbage_module": bool(cutouts)})

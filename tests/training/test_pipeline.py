@@ -176,6 +176,27 @@ def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
             assert width >= 480
 
 
+def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was(tiny_work, tmp_path):
+    from training.build import copy_dataset
+    from training.synth import synthesize
+
+    more = copy_dataset(tiny_work, tmp_path / "variants")
+    synthesize(more, seed=0, poster_share={"facades": 1.0, "street_vehicles": 1.0},
+               garbage_share={"street_vehicles": 1.0, "facades": 1.0}, poster_variants=2, progress=False)
+
+    def posters(work, split):
+        return {Path(r.image).name: Path(r.image).read_bytes() for r in load_index(work)
+                if r.split == split and r.synthetic == "fly_poster"}
+
+    assert posters(more, "val") == posters(tiny_work, "val")  # the gate compares like with like
+    one, two = posters(tiny_work, "train"), posters(more, "train")
+    assert len(two) == 2 * len(one) and all(two[name] == image for name, image in one.items())
+    extra = [name for name in two if name not in one]
+    assert all(two[name] != one[name.replace("_v1__", "__")] for name in extra)  # other posters, other places
+    with pytest.raises(ValueError):
+        synthesize(more, poster_variants=0, progress=False)
+
+
 # --- pack: the training split for a machine without ../shared -----------------------------------------
 
 def test_pack_copies_every_training_image_small_objects_keep_their_pixels(tiny_work, tmp_path, shared_dir):
