@@ -89,13 +89,14 @@ def _repeat(text: str) -> tuple[str, int]:
 def cmd_train(args) -> int:
     from training.train import oversampled_images, train
 
-    if (args.freeze is not None or args.lr0 is not None) and args.start is None:
-        raise ValueError("--freeze and --lr0 adjust a fine-tune: they need --start WEIGHTS")
+    tuning = {k: v for k, v in (("freeze", args.freeze), ("lr0", args.lr0), ("mosaic", args.mosaic)) if v is not None}
+    if tuning and args.start is None:
+        raise ValueError("--freeze, --lr0 and --mosaic adjust a fine-tune: they need --start WEIGHTS")
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
                  coco_weights=args.coco_weights, start=args.start,
-                 fine_tune={k: v for k, v in (("freeze", args.freeze), ("lr0", args.lr0)) if v is not None},
+                 fine_tune=tuning,
                  train_images=oversampled_images(args.work, dict(args.oversample)) if args.oversample else None)
     print(f"weights: {last}")
     return 0
@@ -208,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--freeze", type=int, default=None,
                    help="with --start: layers kept fixed (default 10, the backbone)")
     s.add_argument("--lr0", type=float, default=None, help="with --start: learning rate (default 0.0003)")
+    s.add_argument("--mosaic", type=float, default=None,
+                   help="with --start: share of mosaic batches (default ultralytics' 1.0; 0 shows frames at "
+                        "the scale they are detected at)")
     s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
                    help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")
     s.set_defaults(func=cmd_train)

@@ -243,8 +243,9 @@ def test_oversampling_repeats_the_synthetic_kind_and_refuses_an_unknown_one(tiny
     assert all(images.count(os.path.abspath(r.image)) == 1 for r in train if r.synthetic != "fly_poster")
     assert main(["train", "--work", str(tiny_work), "--oversample", "fly_posters=3"]) == 2
     assert "fly_posters" in capsys.readouterr().err
-    assert main(["train", "--work", str(tiny_work), "--freeze", "0"]) == 2  # a fine-tune setting, no model to tune
-    assert "--start" in capsys.readouterr().err
+    for setting in ("--freeze", "--mosaic"):  # a fine-tune setting, no model to tune
+        assert main(["train", "--work", str(tiny_work), setting, "0"]) == 2
+        assert "--start" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: N must be a whole number >= 1
         main(["train", "--work", str(tiny_work), "--oversample", "fly_poster=0"])
 
@@ -255,7 +256,7 @@ def test_cli_fine_tunes_a_model_with_its_own_settings_on_oversampled_posters(tin
     from training.cli import main
 
     assert main(["train", "--work", str(tiny_work), "--runs", str(tmp_path), "--name", "tuned", "--start",
-                 str(tiny_weights), "--freeze", "0", "--lr0", "0.001", "--oversample", "fly_poster=2",
+                 str(tiny_weights), "--freeze", "0", "--lr0", "0.001", "--mosaic", "0", "--oversample", "fly_poster=2",
                  "--epochs", "1", "--imgsz", "160", "--batch", "8", "--workers", "0", "--close-mosaic", "0",
                  "--no-cache"]) == 0
     run = tmp_path / "tuned"
@@ -263,9 +264,9 @@ def test_cli_fine_tunes_a_model_with_its_own_settings_on_oversampled_posters(tin
     train = [r for r in load_index(tiny_work) if r.split == "train"]
     posters = sum(r.synthetic == "fly_poster" for r in train)
     assert settings["start"] == str(tiny_weights) and settings["images"] == len(train) + posters
-    assert settings["fine_tune"] == {"warmup_epochs": 0, "optimizer": "AdamW", "lr0": 0.001, "freeze": 0}
+    assert settings["fine_tune"] == {"warmup_epochs": 0, "optimizer": "AdamW", "lr0": 0.001, "freeze": 0, "mosaic": 0}
     args = yaml.safe_load((run / "args.yaml").read_text())
-    assert (args["freeze"], args["lr0"], args["optimizer"]) == (0, 0.001, "AdamW")
+    assert (args["freeze"], args["lr0"], args["optimizer"], args["mosaic"]) == (0, 0.001, "AdamW", 0)
     assert (run / "weights" / "last.pt").exists()
 
 
