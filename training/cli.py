@@ -3,6 +3,7 @@
     citypatrol-train build                       # manifests → var/train (fixed val split)
     citypatrol-train teacher                     # COCO teacher labels; threshold measured on street_vehicles
     citypatrol-train synth                       # fly-posters + pasted garbage
+    citypatrol-train synth --poster-variants 3   # three poster scenes per training background
     citypatrol-train train --hours 1.2           # ultralytics, resumable with --resume
     citypatrol-train train --start models/citypatrol-0.3.0.pt --oversample fly_poster=3   # fine-tune a shipped model
     citypatrol-train pack --out var/pack         # a compact copy of the training split for a GPU machine
