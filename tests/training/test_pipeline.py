@@ -193,8 +193,10 @@ def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was
     assert len(two) == 2 * len(one) and all(two[name] == image for name, image in one.items())
     extra = [name for name in two if name not in one]
     assert all(two[name] != one[name.replace("_v1__", "__")] for name in extra)  # other posters, other places
-    with pytest.raises(ValueError):
-        synthesize(more, poster_variants=0, progress=False)
+    from training.cli import main
+
+    assert main(["synth", "--work", str(more), "--poster-variants", "0"]) == 2  # refused before anything is removed
+    assert posters(more, "train") == two
 
 
 # --- pack: the training split for a machine without ../shared -----------------------------------------
