@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from cv.detections import Detections, concat_detections
-from cv.geometry import class_aware_nms, overlap_of_smaller
+from cv.geometry import class_aware_nms
 from cv.image import DEFAULT_MAX_PIXELS, DecodedImage, as_bgr, decode_image
 from cv.model_card import ModelCard, ModelCardError, default_model_path
 
@@ -32,7 +32,7 @@ RelativeBox = tuple[float, float, float, float]  # xyxy as fractions of the fram
 # A crop is worth a second look only when it shows its objects this much larger than the whole frame
 # does; 2× is where it stops: beyond that a wall needs more than four crops.
 MIN_CROP_ZOOM, MAX_CROP_ZOOM, MAX_CROPS = 1.3, 2.0, 4
-CROP_DUPLICATE = 0.5  # a crop's box this much inside a kept box of its class is that object again
+CROP_DUPLICATE = 0.5  # a crop's box more than this much inside a kept box of its class is that object again
 CUT_MARGIN = 2  # loaded pixels: a crop's box this close to a window edge inside the frame is cut off there
 
 
@@ -277,20 +277,16 @@ class Detector:
                 for i, parts in enumerate(per_frame)]
 
     def _merge(self, parts: list[Detections], crop_classes: frozenset[str]) -> Detections:
-        """The frame's detections with what its crops found, NMS across both for the crops' classes:
-        most confident first, a box mostly lying on a kept box of its class is that object again
-        (overlap over the smaller box: a crop sees a poster sharper, and often larger, than the
-        frame). The frame's other classes are kept as they are."""
+        """The frame's detections with what its crops found, NMS across both for the crops' classes,
+        over the smaller box (a crop sees a poster sharper, and often larger, than the frame: a box
+        lying mostly on a more confident one of its class is that object again). The frame's other
+        classes are kept as they are."""
         frame = parts[0]
         looked_at = np.isin(frame.class_id, [self.class_names.index(c) for c in crop_classes if c in self.class_names])
         candidates = concat_detections([frame[looked_at], *parts[1:]])
-        kept: list[int] = []
-        for i in np.argsort(-candidates.confidence, kind="stable"):
-            same = [k for k in kept if candidates.class_id[k] == candidates.class_id[i]]
-            if same and (overlap_of_smaller(candidates.xyxy[i], candidates.xyxy[same]) >= CROP_DUPLICATE).any():
-                continue
-            kept.append(int(i))
-        return concat_detections([frame[~looked_at], candidates[np.array(kept, np.int64)]])[: self.max_det]
+        keep = class_aware_nms(candidates.xyxy, candidates.confidence, candidates.class_id, CROP_DUPLICATE,
+                               of_smaller=True)
+        return concat_detections([frame[~looked_at], candidates[keep]])[: self.max_det]
 
     def _decode(self, prediction: np.ndarray, lb: Letterbox, scale: tuple[float, float],
                 offset: tuple[int, int] = (0, 0)) -> Detections:

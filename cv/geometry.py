@@ -30,8 +30,11 @@ def overlap_of_smaller(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(np.minimum(box_area(np.asarray(box, np.float64)), box_area(boxes)), 1e-12)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices kept, highest score first (torchvision's semantics)."""
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, of_smaller: bool = False) -> np.ndarray:
+    """Greedy non-maximum suppression; indices kept, highest score first (torchvision's semantics).
+
+    A box overlapping a kept one by more than `threshold` is suppressed; the overlap is IoU, or with
+    `of_smaller` the intersection over the smaller box (a part of an object seen whole elsewhere)."""
     order = np.argsort(-scores, kind="stable")
     boxes = boxes.astype(np.float32)
     areas = box_area(boxes)
@@ -39,21 +42,27 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(best)
-        top_left = np.maximum(boxes[best, :2], boxes[rest, :2])
-        bottom_right = np.minimum(boxes[best, 2:], boxes[rest, 2:])
-        inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-12)
-        order = rest[iou <= iou_threshold]
+        if of_smaller:
+            overlap = overlap_of_smaller(boxes[best], boxes[rest])
+        else:
+            top_left = np.maximum(boxes[best, :2], boxes[rest, :2])
+            bottom_right = np.minimum(boxes[best, 2:], boxes[rest, 2:])
+            inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+            overlap = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-12)
+        order = rest[overlap <= threshold]
     return np.asarray(keep, np.int64)
 
 
-def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float) -> np.ndarray:
+def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, threshold: float,
+                    of_smaller: bool = False) -> np.ndarray:
     """NMS within each class: boxes of different classes never suppress each other.
 
-    Offsetting each class by more than any image's extent (as ultralytics does) runs one NMS for all.
+    Offsetting each class by more than any image's extent (as ultralytics does, by 7680) runs one NMS
+    for all; frames wider than that (up to the 40 MP limit) get an offset beyond their boxes.
     """
-    offset = class_ids.astype(np.float32)[:, None] * 7680.0
-    return nms(boxes + offset, scores, iou_threshold)
+    extent = max(7680.0, float(boxes.max()) + 1 if len(boxes) else 0.0)
+    offset = class_ids.astype(np.float32)[:, None] * extent
+    return nms(boxes + offset, scores, threshold, of_smaller)
 
 
 # Zones are polygons in relative (0–1) image coordinates; boxes given to the helpers below must be in

@@ -13,7 +13,7 @@ import pytest
 
 from cv import Detections, Detector, ModelCardError
 from cv.detector import Crops, crop_windows
-from cv.geometry import box_iou, overlap_of_smaller
+from cv.geometry import box_iou, class_aware_nms, overlap_of_smaller
 from cv.draw import annotate
 from cv.model_card import ModelCard, default_model_path
 
@@ -228,6 +228,14 @@ def test_a_crops_sharper_poster_replaces_the_frames_weak_one_and_cut_boxes_are_d
     assert cut((100, 100, 3), [left_edge, inside, [370, 150, 399, 200]]) == [True, False, True]
     # the window widened to the frame's right edge: a box touching that edge is whole
     assert cut((100, 220, 3), [left_edge, inside, [600, 150, 639, 200]]) == [True, False, False]
+
+
+def test_nms_over_the_smaller_box_and_classes_kept_apart_on_frames_wider_than_7680_px():
+    boxes = np.array([[100, 100, 300, 300], [120, 120, 160, 160],  # a part inside a surer whole
+                      [7700, 0, 7800, 100], [20, 0, 120, 100]], np.float32)  # 7680 px apart, two classes
+    scores, classes = np.array([0.9, 0.8, 0.7, 0.6], np.float32), np.array([0, 0, 0, 1])
+    assert class_aware_nms(boxes, scores, classes, 0.5).tolist() == [0, 1, 2, 3]  # IoU 0.04: both kept
+    assert class_aware_nms(boxes, scores, classes, 0.5, of_smaller=True).tolist() == [0, 2, 3]
 
 
 def _same_boxes(a: Detections, b: Detections) -> bool:

@@ -178,6 +178,7 @@ def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
 
 def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was(tiny_work, tmp_path):
     from training.build import copy_dataset
+    from training.cli import main
     from training.synth import synthesize
 
     more = copy_dataset(tiny_work, tmp_path / "variants")
@@ -193,8 +194,6 @@ def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was
     assert len(two) == 2 * len(one) and all(two[name] == image for name, image in one.items())
     extra = [name for name in two if name not in one]
     assert all(two[name] != one[name.replace("_v1__", "__")] for name in extra)  # other posters, other places
-    from training.cli import main
-
     assert main(["synth", "--work", str(more), "--poster-variants", "0"]) == 2  # refused before anything is removed
     assert posters(more, "train") == two
 
