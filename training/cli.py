@@ -6,6 +6,7 @@
     citypatrol-train synth --poster-variants 3   # three poster scenes per training background
     citypatrol-train train --hours 1.2           # ultralytics, resumable with --resume
     citypatrol-train train --start models/citypatrol-0.3.0.pt --oversample fly_poster=3   # fine-tune a shipped model
+    citypatrol-train blend models/citypatrol-0.3.0.pt var/runs/ft/weights/last.pt --alpha 0.5   # → var/runs/blend-0.5
     citypatrol-train pack --out var/pack         # a compact copy of the training split for a GPU machine
     citypatrol-train eval var/runs/citypatrol/weights/last.pt
     citypatrol-train export var/runs/citypatrol/weights/last.pt --version 0.1.0   # ONNX, parity, eval, gate, card
@@ -27,7 +28,7 @@ from training.build import DEFAULT_WORK, VAL_PERCENT
 from training.gate import MIN_INSTANCES
 from training.retrain import EPOCHS, REPLAY
 from training.manifest import DEFAULT_DATA_ROOT, ManifestError
-from training.train import DEFAULT_RUNS
+from training.train import DEFAULT_RUNS, last_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,6 +98,14 @@ def cmd_train(args) -> int:
                  fine_tune=tuning,
                  train_images=oversampled_images(args.work, dict(args.oversample)) if args.oversample else None)
     print(f"weights: {last}")
+    return 0
+
+
+def cmd_blend(args) -> int:
+    from training.blend import blend
+
+    out = blend(args.start, args.tuned, args.alpha, last_checkpoint(args.runs, args.name or f"blend-{args.alpha:g}"))
+    print(f"weights: {out}")
     return 0
 
 
@@ -213,6 +222,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
                    help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("blend", help="a fine-tune's weights averaged with its start's (keeps its gains, less drift)")
+    s.add_argument("start", type=Path, help="the weights the fine-tune started from (a shipped model's .pt)")
+    s.add_argument("tuned", type=Path, help="the fine-tune's weights (its run's weights/last.pt)")
+    s.add_argument("--alpha", type=float, required=True, help="the fine-tune's share, 0..1")
+    s.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
+    s.add_argument("--name", default=None, help="run folder of the blend (default blend-ALPHA)")
+    s.set_defaults(func=cmd_blend)
 
     s = common(sub.add_parser("pack", help="a compact, self-contained copy of the training split (WebP)"))
     s.add_argument("--out", type=Path, default=Path("var/pack"))

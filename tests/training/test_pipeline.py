@@ -339,3 +339,35 @@ def test_cli_build_and_bad_input(tmp_path, shared_dir, capsys):
     (tmp_path / "m" / "x.yaml").write_text("name: x\n")
     assert main(["build", "--work", str(tmp_path / "w2"), "--manifests", str(tmp_path / "m")]) == 2
     assert "x.yaml" in capsys.readouterr().err
+
+
+def test_blend_averages_a_fine_tune_with_its_start_and_refuses_another_network(tiny_weights, tmp_path, capsys):
+    import torch
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from training.cli import main
+    from training.export import save_checkpoint
+
+    start_model, _ = load_checkpoint(str(tiny_weights))
+    with torch.no_grad():  # a "fine-tune" one unit away from its start in every float parameter
+        for value in start_model.state_dict().values():
+            if value.is_floating_point():
+                value += 1.0
+    tuned = save_checkpoint(start_model, tmp_path / "ft" / "weights" / "last.pt")
+    (tmp_path / "ft" / "citypatrol_train.json").write_text(json.dumps({"settings": {"lr0": 0.0005}}))
+
+    assert main(["blend", str(tiny_weights), str(tuned), "--alpha", "0.25", "--runs", str(tmp_path)]) == 0
+    blended, _ = load_checkpoint(str(tmp_path / "blend-0.25" / "weights" / "last.pt"))
+    start, _ = load_checkpoint(str(tiny_weights))
+    for key, value in blended.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, start.state_dict()[key] + 0.25, atol=1e-5), key
+    record = json.loads((tmp_path / "blend-0.25" / "citypatrol_train.json").read_text())
+    assert record["settings"] == {"lr0": 0.0005} and record["blend"]["alpha"] == 0.25
+
+    start_model.names = {**start_model.names, 0: "pedestrian"}  # other classes: not the same model
+    other = save_checkpoint(start_model, tmp_path / "other" / "weights" / "last.pt")
+    assert main(["blend", str(tiny_weights), str(other), "--alpha", "0.5", "--runs", str(tmp_path)]) == 2
+    assert "different classes" in capsys.readouterr().err
+    assert main(["blend", str(tiny_weights), str(tuned), "--alpha", "1.5", "--runs", str(tmp_path)]) == 2
+    assert not (tmp_path / "blend-1.5").exists() and not (tmp_path / "blend-0.5").exists()
