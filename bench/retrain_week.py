@@ -1,7 +1,7 @@
 """A week of operator reviews, simulated on street images the shipped model never trained on, then a
 retrain: per-class AP50 and false alarms at the same recall, before and after, on held-out cameras.
 
-    .venv/bin/python bench/retrain_week.py [--model models/citypatrol-0.3.0.onnx] [--epochs 4] [--replay 300]
+    .venv/bin/python bench/retrain_week.py [--model models/citypatrol-0.3.0.onnx] [--epochs 4] [--replay 300] [--blend 0.5]
 
 1. The field: 65 % of the real images of the fixed validation split (facades, street_vehicles,
    garbage_bags; by a hash of the name), which no shipped model trained on; the other 35 % stay the
@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/week"))
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--replay", type=int, default=REPLAY)
+    parser.add_argument("--blend", type=float, default=None, metavar="ALPHA",
+                        help="average the fine-tune with the parent's weights (retrain --blend)")
     args = parser.parse_args()
 
     from training.retrain import retrain
@@ -172,7 +174,7 @@ def main() -> None:
     used = {r.name for r in field}
     work = copy_dataset(args.work, args.out / "train", keep=lambda r: r.name not in used and r.background not in used)
     card = retrain(args.out / "export", work=work, parent=model, out_dir=args.out / "candidates",
-                   epochs=args.epochs, replay=args.replay, runs=args.out / "runs")
+                   epochs=args.epochs, replay=args.replay, runs=args.out / "runs", blend_alpha=args.blend)
     candidate = args.out / "candidates" / f"{card['name']}.onnx"
 
     records = load_index(work)

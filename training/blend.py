@@ -25,14 +25,19 @@ def _load(path: Path):
     return model, checkpoint
 
 
+def check_alpha(alpha: float) -> None:
+    """Refuse a share outside 0..1 (before a training run whose end would be blended)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha {alpha} is not a share between 0 and 1")
+
+
 def blend(start: str | Path, tuned: str | Path, alpha: float, out: str | Path) -> Path:
     """Write (1 - alpha) * start + alpha * tuned to `out` (`<run>/weights/last.pt`) and the run's record.
 
     Both must be the same network with the same classes. Integer buffers (BatchNorm's batch
     counters) are the fine-tune's. The run folder gets the fine-tune's `args.yaml` and its
     `citypatrol_train.json` with a `blend` entry, so the card says what was averaged."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha {alpha} is not a share between 0 and 1")
+    check_alpha(alpha)
     start, tuned, out = Path(start), Path(tuned), Path(out)
     if out.parent.parent.resolve() == tuned.parent.parent.resolve():
         raise ValueError(f"{out}: a blend goes into a run folder of its own, not the fine-tune's")

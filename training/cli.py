@@ -156,7 +156,7 @@ def cmd_retrain(args) -> int:
 
     card = retrain(args.from_dir, work=args.work, models_dir=args.models_dir, parent=args.parent, out_dir=args.out,
                    epochs=args.epochs, imgsz=args.imgsz, hours=args.hours, batch=args.batch, version=args.version,
-                   margin=args.margin, workers=args.workers, replay=args.replay)
+                   margin=args.margin, workers=args.workers, replay=args.replay, blend_alpha=args.blend)
     _print({"candidate": str(Path(args.out) / f"{card['name']}.onnx"), "version": card["version"],
             "lineage": card["lineage"], "gate": card["gate"]})
     print(f"next: citypatrol model promote {card['version']}" if card["gate"]["passed"] else
@@ -280,6 +280,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--margin", type=float, default=0.05)
     s.add_argument("--replay", type=int, default=REPLAY, help="old training images beside the field frames (0: all)")
+    s.add_argument("--blend", type=float, default=None, metavar="ALPHA",
+                   help="the candidate is the fine-tune averaged with the parent's weights (the fine-tune's share)")
     s.set_defaults(func=cmd_retrain)
     return p
 

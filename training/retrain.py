@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 from cv.model_card import CANDIDATES_DIR, MODELS_DIR, ModelCard, default_model_path, sha256_of
+from training.blend import blend, check_alpha
 from training.build import DEFAULT_WORK, load_index
 from training.evaluate import evaluate, subset_images
 from training.export import export_onnx, parity_check, save_weights
 from training.field import FIELD_SOURCE, merge_field, teach_field
 from training.gate import DEFAULT_MARGIN, compare_retrained
-from training.train import DEFAULT_RUNS, train
+from training.train import DEFAULT_RUNS, last_checkpoint, train
 
 RETRAIN_SUBSETS = ("all", "garbage_street", "field")
 # Old training images replayed beside the field frames (a fixed sample, by name hash): enough that the
@@ -61,9 +62,13 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
             parent: str | Path | None = None, out_dir: str | Path = CANDIDATES_DIR, epochs: int = EPOCHS,
             imgsz: int | None = None, hours: float | None = None, batch: int = 16, version: str | None = None,
             margin: float = DEFAULT_MARGIN, runs: str | Path = DEFAULT_RUNS, workers: int = 2,
-            replay: int | None = REPLAY, parity_images: int = 4) -> dict:
-    """Returns the candidate's card (also written beside it in `out_dir`)."""
+            replay: int | None = REPLAY, parity_images: int = 4, blend_alpha: float | None = None) -> dict:
+    """Returns the candidate's card (also written beside it in `out_dir`). `blend_alpha`: the candidate is
+    the fine-tune averaged with the parent's weights, the fine-tune's share being `blend_alpha`
+    (training.blend)."""
     work, models_dir, out_dir = Path(work), Path(models_dir), Path(out_dir)
+    if blend_alpha is not None:
+        check_alpha(blend_alpha)
     parent_onnx = Path(parent) if parent else default_model_path(models_dir)
     parent_card = ModelCard.load_for(parent_onnx)
     parent_pt = parent_onnx.with_suffix(".pt")
@@ -82,6 +87,8 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
     started = time.time()
     weights = train(work, runs, name=f"retrain-{version}", epochs=epochs, imgsz=train_imgsz, batch=batch,
                     hours=hours, workers=workers, start=parent_pt, train_images=images, verbose=False)
+    if blend_alpha is not None:
+        weights = blend(parent_pt, weights, blend_alpha, last_checkpoint(runs, f"retrain-{version}-blend"))
     seconds = round(time.time() - started)
     onnx = export_onnx(weights, out_dir / f"citypatrol-{version}.onnx", imgsz=parent_card.imgsz, version=version)
     trained = save_weights(weights, onnx.with_suffix(".pt"))
@@ -98,7 +105,8 @@ def retrain(export_dir: str | Path, work: str | Path = DEFAULT_WORK, models_dir:
                     "field_data": field},
         "training": {"kind": "fine-tune of the parent on the field frames + replayed old training images",
                      "replayed": replay or "all", "train_images": len(images) if images else "all",
-                     "epochs": epochs, "imgsz": train_imgsz, "batch": batch, "hours": hours, "seconds": seconds},
+                     "epochs": epochs, "imgsz": train_imgsz, "batch": batch, "hours": hours, "seconds": seconds,
+                     "blend_alpha": blend_alpha},
         "metrics": candidate,
         "parent_metrics": before["subsets"],
         "gate": gate.to_dict(),

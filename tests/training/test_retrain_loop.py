@@ -90,8 +90,11 @@ def test_reviews_become_a_promoted_model_that_raises_the_next_incidents(
         shutil.copytree(tiny_work, work, symlinks=True)
         candidates = tmp_path / "candidates"
         card = retrain(export_dir, work=work, models_dir=parent_models, out_dir=candidates, epochs=1, imgsz=160,
-                       batch=4, workers=0, runs=tmp_path / "runs")
+                       batch=4, workers=0, runs=tmp_path / "runs", blend_alpha=0.5)
         version = card["version"]
+        assert card["training"]["blend_alpha"] == 0.5  # the candidate is the fine-tune averaged with its parent
+        assert json.loads((tmp_path / "runs" / f"retrain-{version}-blend" / "citypatrol_train.json").read_text()
+                          )["blend"]["alpha"] == 0.5
         assert card["lineage"]["parent"]["version"] == parent_version
         assert card["lineage"]["field_data"]["frames_total"] == {"train": 1, "val": 1}
         assert card["lineage"]["field_data"]["cameras"] == {"train": ["cam-b"], "val": ["cam-a"]}
