@@ -58,6 +58,8 @@ def blend(start: str | Path, tuned: str | Path, alpha: float, out: str | Path) -
     tuned_run, run = tuned.parent.parent, out.parent.parent
     if (tuned_run / "args.yaml").exists():
         shutil.copyfile(tuned_run / "args.yaml", run / "args.yaml")
+    else:  # not an earlier blend's settings
+        (run / "args.yaml").unlink(missing_ok=True)
     record_path = tuned_run / "citypatrol_train.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record["blend"] = {"start": str(start), "tuned": str(tuned), "alpha": alpha,

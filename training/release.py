@@ -92,6 +92,17 @@ def data_fields(work: Path) -> dict:
     }
 
 
+def trained_on_fields(training: dict, work: Path) -> dict | None:
+    """The synthetic data of the folder the weights were trained on, where that is not `work` (the
+    folder evaluated on): a fine-tune may train on more poster scenes (`synth --poster-variants`)
+    over the same validation split. None when it is `work`, or not on this machine (a packed copy)."""
+    trained_on = training.get("settings", {}).get("work")
+    if not trained_on or Path(trained_on).resolve() == work.resolve() or not (Path(trained_on) / "index.json").exists():
+        return None
+    fields = data_fields(Path(trained_on))
+    return {"work": trained_on, "synthetic": fields["synthetic"], "synthetic_label_counts": fields["synthetic_label_counts"]}
+
+
 def teacher_fields(work: Path) -> dict:
     meta = index_meta(work).get("teacher", {})
     measured_path = work / "teacher_threshold.json"
@@ -155,11 +166,16 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
 
     gaps = label_gaps(onnx, work)
     card = json.loads(ModelCard.path_for(onnx).read_text())
+    training = training_fields(runs_dir)
+    data = data_fields(work)
+    trained_on = trained_on_fields(training, work)
+    if trained_on:
+        data["trained_on"] = trained_on
     card.update({
         "onnx_bytes": onnx.stat().st_size,
-        "data": data_fields(work),
+        "data": data,
         "teacher": {**teacher_fields(work), "label_gaps_measured": gaps},
-        "training": training_fields(runs_dir),
+        "training": training,
         "metrics": result,
         "targets": targets(result),
         "targets_summary": summarize_targets(targets(result)),
@@ -169,7 +185,7 @@ def release(weights: str | Path, version: str, work: str | Path = DEFAULT_WORK, 
         "weights": {"file": trained.name, "sha256": sha256_of(trained),
                     "what": "the same model's ultralytics weights (no optimizer state): where a retrain starts"},
         "licence": "AGPL-3.0-only (trained from the Ultralytics YOLOv5n COCO checkpoint, with ultralytics)",
-        "credits": [f"{s['name']}: {s['credit']} ({s['licence']})" for s in data_fields(work)["sources"]]
+        "credits": [f"{s['name']}: {s['credit']} ({s['licence']})" for s in data["sources"]]
         + ["Ultralytics YOLOv5n v6.1 COCO weights (AGPL-3.0)", "WoosongVision (garbage_bags, CC BY 4.0)"],
         "notes": notes,
     })

@@ -115,7 +115,7 @@ def train(
     started = time.time()
     device_name = _device_name(device)
     tuning = {**FINE_TUNE, **(fine_tune or {})} if start else {}
-    settings = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
+    settings = {"work": str(work), "epochs": epochs, "imgsz": imgsz, "batch": batch, "hours": hours, "workers": workers,
                 "close_mosaic": close_mosaic, "cache": cache, "seed": seed, "device": device_name,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, {device_name}",
                 "threads": torch.get_num_threads(), "optimizer": "auto",

@@ -197,6 +197,15 @@ def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was
     assert main(["synth", "--work", str(more), "--poster-variants", "0"]) == 2  # refused before anything is removed
     assert posters(more, "train") == two
 
+    # a model trained on the variants and evaluated on the first folder: its card names both
+    from training.release import trained_on_fields
+
+    described = trained_on_fields({"settings": {"work": str(more)}}, tiny_work)
+    assert described["work"] == str(more) and described["synthetic"]["poster_variants"] == 2
+    assert described["synthetic"]["counts"]["fly_poster"]["train_images"] == len(two)
+    assert trained_on_fields({"settings": {"work": str(tiny_work)}}, tiny_work) is None
+    assert trained_on_fields({"settings": {"work": str(tmp_path / "elsewhere")}}, tiny_work) is None  # a packed copy
+
 
 # --- pack: the training split for a machine without ../shared -----------------------------------------
 
