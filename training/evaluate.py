@@ -188,11 +188,18 @@ def _correct(pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarray) -> np.
     return correct
 
 
+def grid_windows(n: int) -> tuple[tuple[float, float, float, float], ...]:
+    """An n×n grid of windows over the whole frame, as relative xyxy boxes."""
+    return tuple((i / n, j / n, (i + 1) / n, (j + 1) / n) for j in range(n) for i in range(n))
+
+
 def runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second_look: bool = False,
-                   desc: str = "eval", progress: bool = True) -> tuple[dict, float]:
+                   desc: str = "eval", progress: bool = True, crop_grid: int | None = None) -> tuple[dict, float]:
     """Per image: (true positives at 10 IoUs, confidences, predicted classes, true classes), and the
     mean seconds per image. `second_look`: also the fly-poster crops of the whole frame, as a camera
-    whose wall fills the frame (a facade) gets them from its `wall` zones."""
+    whose wall fills the frame (a facade) gets them from its `wall` zones; `crop_grid` N makes those
+    crops an N×N grid instead, upscaled past the frame's pixels where N exceeds the runtime's zoom
+    (bench/second_look_zoom.py)."""
     import cv2
     from tqdm import tqdm
 
@@ -207,7 +214,8 @@ def runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second
         image = cv2.imread(path)
         crops = None
         if second_look:
-            windows = crop_windows([(0.0, 0.0, 1.0, 1.0)], (record.width, record.height), detector.imgsz)
+            windows = crop_windows([(0.0, 0.0, 1.0, 1.0)], (record.width, record.height), detector.imgsz) \
+                if crop_grid is None else grid_windows(crop_grid)
             crops = Crops(windows, frozenset({"fly_poster"})) if windows else None
         started = time.perf_counter()
         dets = detector.detect(image, crops)
