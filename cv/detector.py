@@ -30,7 +30,8 @@ Frame = bytes | DecodedImage | np.ndarray
 RelativeBox = tuple[float, float, float, float]  # xyxy as fractions of the frame's width and height
 
 # A crop is worth a second look only when it shows its objects this much larger than the whole frame
-# does; 2× is where it stops: beyond that a wall needs more than four crops.
+# does; 2× is where it stops: beyond that a wall needs more than four crops. Crops never upscale past
+# the frame's own pixels: that finds no more posters per false one (bench/second_look_zoom.py).
 MIN_CROP_ZOOM, MAX_CROP_ZOOM, MAX_CROPS = 1.3, 2.0, 4
 CROP_DUPLICATE = 0.5  # a crop's box more than this much inside a kept box of its class is that object again
 CUT_MARGIN = 2  # loaded pixels: a crop's box this close to a window edge inside the frame is cut off there
