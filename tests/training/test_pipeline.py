@@ -317,6 +317,24 @@ def test_eval_reports_per_class_ap_and_fly_poster_false_positives(tiny_onnx, tin
     assert points[0]["false_posters_per_facade"] == fp["per_image"]
 
 
+def test_upscaled_second_look_tiles_the_frame(tiny_onnx, tiny_work):
+    """bench/second_look_zoom.py's grids: N×N windows covering the frame once, each upscaled to the input."""
+    from cv import Detector
+    from training.evaluate import grid_windows, runtime_stats, subset_images
+
+    windows = grid_windows(3)
+    assert len(windows) == 9 and sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows) == pytest.approx(1.0)
+    assert {w[0] for w in windows} == {0, 1 / 3, 2 / 3} and max(w[3] for w in windows) == 1.0
+    records = load_index(tiny_work)
+    by_image = {os.path.abspath(r.image): r for r in records if r.split == "val"}
+    paths = subset_images(records, "fly_poster_synth")
+    looked, seconds = runtime_stats(Detector(tiny_onnx, conf=0.001), paths, by_image, tiny_work,
+                                    second_look=True, crop_grid=3, progress=False)
+    assert sorted(looked) == sorted(paths) and seconds > 0
+    for true_positives, confidence, predicted, truth in looked.values():
+        assert len(true_positives) == len(confidence) == len(predicted) and len(truth)
+
+
 def test_gate_refuses_a_class_worse_by_more_than_the_margin(tiny_onnx, tiny_work):
     from training.gate import compare, gate
 
