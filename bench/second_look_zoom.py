@@ -39,19 +39,16 @@ def main() -> None:
     posters = evaluate.subset_images(records, "fly_poster_synth")
     facades = evaluate.subset_images(records, "facades_real")
     detector = Detector(args.model or default_model_path(), conf=0.001, iou=0.7, max_det=300)
-    poster = detector.class_names.index("fly_poster")
-    confs = evaluate.OPERATING_CONFS
     print(f"{detector.version}: {len(posters)} synthetic poster frames, {len(facades)} real facades")
-    print("| crops | fly_poster AP50 | " + " | ".join(f"found / false at {c}" for c in confs) + " | ms per frame |")
-    print("|---" * (len(confs) + 3) + "|")
+    print("| crops | fly_poster AP50 | " + " | ".join(f"found / false at {c}" for c in evaluate.OPERATING_CONFS)
+          + " | ms per frame |")
+    print("|---" * (len(evaluate.OPERATING_CONFS) + 3) + "|")
     for grid in args.grids:
-        stats, seconds = evaluate.runtime_stats(detector, posters + facades, by_image, args.work,
-                                                second_look=grid > 1, crop_grid=grid, desc=f"grid {grid}")
-        ap50 = evaluate._ap_of(stats, posters, list(detector.class_names))["per_class"].get("fly_poster", {}).get("ap50")
-        points = evaluate._poster_operating_points(stats, posters, facades, poster)
-        cells = " | ".join(f"{p['recall']:.2f} / {p['false_posters_per_facade']:.2f}" for p in points)
+        look = evaluate.poster_look(detector, posters, facades, by_image, args.work, second_look=grid > 1,
+                                    crop_grid=grid if grid > 1 else None)
+        cells = " | ".join(f"{p['recall']:.2f} / {p['false_posters_per_facade']:.2f}" for p in look["operating_points"])
         label = "none" if grid == 1 else f"{grid}×{grid}"
-        print(f"| {label} | {ap50:.3f} | {cells} | {seconds * 1000:.0f} |", flush=True)
+        print(f"| {label} | {look['fly_poster_ap50']:.3f} | {cells} | {look['ms_per_frame']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -268,6 +268,22 @@ def _poster_operating_points(stats: dict, posters: list[str], facades: list[str]
     return points
 
 
+def poster_look(detector, posters: list[str], facades: list[str], by_image: dict, work: Path,
+                second_look: bool, crop_grid: int | None = None, progress: bool = True) -> dict:
+    """The synthetic poster frames and real facades, each as a camera whose wall zone is the whole
+    frame, looked at with or without the wall crops (`runtime_stats`): fly-poster AP50, false posters
+    per facade, the operating points and the time per frame."""
+    names = list(detector.class_names)
+    poster = names.index("fly_poster")
+    label = f"grid {crop_grid}" if crop_grid else "with" if second_look else "without"
+    looked, per_image = runtime_stats(detector, posters + facades, by_image, work, second_look=second_look,
+                                      desc=f"second look: {label}", progress=progress, crop_grid=crop_grid)
+    return {"fly_poster_ap50": _ap_of(looked, posters, names)["per_class"].get("fly_poster", {}).get("ap50"),
+            "false_posters_per_facade": _false_posters(looked, facades, poster)["per_image"],
+            "operating_points": _poster_operating_points(looked, posters, facades, poster),
+            "ms_per_frame": round(per_image * 1000, 1)}
+
+
 def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[str, ...] = SUBSETS,
                      fp: bool = True, second_look: bool = False, progress: bool = True) -> dict:
     """One pass of `cv.Detector` over the validation images, then AP per subset and class; with
@@ -304,12 +320,7 @@ def evaluate_runtime(onnx: Path, work: Path, imgsz: int = 640, subsets: tuple[st
         result["second_look"] = {"note": "fly_poster_synth frames and real facades, each as a camera whose wall "
                                          "zone is the whole frame: cv.Detector with and without its crops"}
         for mode in ("without", "with"):
-            looked, per_image = runtime_stats(detector, posters + facades, by_image, work, second_look=mode == "with",
-                                               desc=f"second look: {mode}", progress=progress)
-            result["second_look"][mode] = {
-                "fly_poster_ap50": _ap_of(looked, posters, names)["per_class"].get("fly_poster", {}).get("ap50"),
-                "false_posters_per_facade": _false_posters(looked, facades, poster)["per_image"],
-                "operating_points": _poster_operating_points(looked, posters, facades, poster),
-                "ms_per_frame": round(per_image * 1000, 1)}
+            result["second_look"][mode] = poster_look(detector, posters, facades, by_image, work,
+                                                      second_look=mode == "with", progress=progress)
     result["seconds"] = round(time.time() - started)
     return result

@@ -320,7 +320,7 @@ def test_eval_reports_per_class_ap_and_fly_poster_false_positives(tiny_onnx, tin
 def test_upscaled_second_look_tiles_the_frame(tiny_onnx, tiny_work):
     """bench/second_look_zoom.py's grids: N×N windows covering the frame once, each upscaled to the input."""
     from cv import Detector
-    from training.evaluate import grid_windows, runtime_stats, subset_images
+    from training.evaluate import grid_windows, poster_look, runtime_stats, subset_images
 
     windows = grid_windows(3)
     assert len(windows) == 9 and sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows) == pytest.approx(1.0)
@@ -333,6 +333,10 @@ def test_upscaled_second_look_tiles_the_frame(tiny_onnx, tiny_work):
     assert sorted(looked) == sorted(paths) and seconds > 0
     for true_positives, confidence, predicted, truth in looked.values():
         assert len(true_positives) == len(confidence) == len(predicted) and len(truth)
+    look = poster_look(Detector(tiny_onnx, conf=0.001), paths, subset_images(records, "facades_real"), by_image,
+                       tiny_work, second_look=True, crop_grid=3, progress=False)  # what the bench prints a row of
+    assert 0 <= look["fly_poster_ap50"] <= 1 and look["ms_per_frame"] > 0
+    assert [p["conf"] for p in look["operating_points"]] == sorted(p["conf"] for p in look["operating_points"])
 
 
 def test_gate_refuses_a_class_worse_by_more_than_the_margin(tiny_onnx, tiny_work):
