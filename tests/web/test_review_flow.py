@@ -20,6 +20,12 @@ def queue_ids(page) -> list[int]:
     return [int(i) for i in page.locator(".queue-item").evaluate_all("items => items.map(i => i.dataset.id)")]
 
 
+def frame_loaded(page) -> None:
+    """Waits for the evidence frame's pixels: until then the frame, and the overlay drawn on it, has no size."""
+    page.wait_for_function("() => { const img = document.getElementById('frame-img'); "
+                           "return img.complete && img.naturalWidth > 0; }")
+
+
 def gone_from_queue(page, incident_id: int) -> None:
     expect(page.locator(f'.queue-item[data-id="{incident_id}"]')).to_have_count(0)
 
@@ -53,8 +59,7 @@ def test_review_three_with_the_keyboard_dispatch_one_and_see_the_report_change(w
     expect(operator.locator("#d-standard")).to_have_text(rule.standard)
     expect(operator.locator("#d-point")).to_have_text("人民路（中山路至解放路） · 主次干道")
     expect(operator.locator("#frame-img")).to_have_attribute("src", re.compile(r"^/v1/evidence/"))
-    operator.wait_for_function("() => { const img = document.getElementById('frame-img'); "
-                               "return img.complete && img.naturalWidth > 0; }")
+    frame_loaded(operator)
     screenshot(operator, "review")
 
     # 1: confirm. The next violation comes up in its place.
@@ -158,6 +163,7 @@ def test_drag_a_corrected_box_on_the_frame(web_live, db, open_page, post_frames)
     expect(page.locator("#d-code")).not_to_be_empty()  # the queue has come up
     target = queue_ids(page)[0]
     page.get_by_role("button", name="更正").click()
+    frame_loaded(page)
     frame = page.locator("#frame-overlay").bounding_box()
     page.mouse.move(frame["x"] + frame["width"] * 0.2, frame["y"] + frame["height"] * 0.3)
     page.mouse.down()
