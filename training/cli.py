@@ -91,12 +91,14 @@ def cmd_train(args) -> int:
     tuning = {k: v for k, v in (("freeze", args.freeze), ("lr0", args.lr0), ("mosaic", args.mosaic)) if v is not None}
     if tuning and args.start is None:
         raise ValueError("--freeze, --lr0 and --mosaic adjust a fine-tune: they need --start WEIGHTS")
+    sampling = {"oversample": dict(args.oversample or []), "rare_threshold": args.repeat_rare}
+    sampled = args.oversample or args.repeat_rare
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
                  coco_weights=args.coco_weights, start=args.start,
-                 fine_tune=tuning,
-                 train_images=oversampled_images(args.work, dict(args.oversample)) if args.oversample else None)
+                 fine_tune=tuning, sampling=sampling if sampled else None,
+                 train_images=oversampled_images(args.work, sampling["oversample"], args.repeat_rare) if sampled else None)
     print(f"weights: {last}")
     return 0
 
@@ -221,6 +223,9 @@ def parser() -> argparse.ArgumentParser:
                         "the scale they are detected at)")
     s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
                    help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")
+    s.add_argument("--repeat-rare", type=float, default=None, metavar="T",
+                   help="repeat-factor sampling: show an image round(sqrt(T / f)) times, f the share of training "
+                        "images holding its rarest class (e.g. 0.1)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("blend", help="a fine-tune's weights averaged with its start's (keeps its gains, less drift)")

@@ -4,9 +4,11 @@ transferred) on the built dataset; offline-safe and resumable (`--resume` contin
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -42,19 +44,32 @@ def dataset_yaml(work: str | Path = DEFAULT_WORK, val: str | Path = "images/val"
     return path
 
 
-def oversampled_images(work: str | Path, repeats: dict[str, int]) -> list[str]:
+def oversampled_images(work: str | Path, repeats: dict[str, int], rare_threshold: float | None = None) -> list[str]:
     """Every training image once, and each synthetic image of a kind in `repeats` that many times in
-    all: more of the scenes a class is rare in (fly-posters), without drawing new backgrounds."""
-    from training.build import load_index
+    all: more of the scenes a class is rare in (fly-posters), without drawing new backgrounds.
+
+    `rare_threshold` t adds repeat-factor sampling (LVIS, Gupta et al. 2019): an image is shown
+    round(max(1, sqrt(t / f))) times, f being the share of training images that hold its rarest class,
+    so the few buses, bicycles and stall umbrellas are seen more often; an image takes the larger of
+    its two repeats."""
+    from training.build import load_index, read_labels
 
     records = [r for r in load_index(work) if r.split == "train"]
     unknown = set(repeats) - {r.synthetic for r in records}
     if unknown:
         raise ValueError(f"no synthetic training images of kind {', '.join(sorted(unknown))} (run synth first?)")
+    classes_of = {r.name: {row[0] for row in read_labels(Path(work) / "data" / "labels" / "train" / f"{r.name}.txt")}
+                  for r in records} if rare_threshold else {}
+    images_with = Counter(c for classes in classes_of.values() for c in classes)
+
+    def rare_repeat(record) -> int:
+        shares = [images_with[c] / len(records) for c in classes_of.get(record.name, ())]
+        return max([1] + [math.floor(math.sqrt(rare_threshold / f) + 0.5) for f in shares])
+
     images = []
     for record in records:
         # the links' own paths (not resolved): ultralytics finds each label by the image path
-        images += [os.path.abspath(record.image)] * repeats.get(record.synthetic or "", 1)
+        images += [os.path.abspath(record.image)] * max(repeats.get(record.synthetic or "", 1), rare_repeat(record))
     return images
 
 
@@ -90,6 +105,7 @@ def train(
     device: str = "cpu",
     coco_weights: str | Path | None = None,
     fine_tune: dict | None = None,
+    sampling: dict | None = None,
 ) -> Path:
     """Train (or resume) and return the final weights (`last.pt`; with no per-epoch validation there is
     no meaningful `best.pt`). Settings and wall time land in `<run>/citypatrol_train.json`.
@@ -97,7 +113,8 @@ def train(
     `start`: fine-tune these weights (a shipped model's `.pt`, for `retrain`) instead of starting
     from the COCO backbone, with FINE_TUNE's settings (no warm-up, the backbone frozen), which
     `fine_tune` may override (e.g. `freeze`, `lr0`) for a longer fine-tune than a retrain.
-    `train_images`: train on these images only (a list file), instead of all of images/train.
+    `train_images`: train on these images only (a list file), instead of all of images/train;
+    `sampling`: how that list was drawn (`oversampled_images`' settings), for the run record.
     `device`: "cpu", or a CUDA device ("0") on a machine that has one (e.g. a `pack`ed dataset trained
     elsewhere); `coco_weights`: the COCO checkpoint, where ../shared is not beside the repo."""
     work, runs = Path(work).resolve(), Path(runs).resolve()
@@ -121,6 +138,7 @@ def train(
                 "threads": torch.get_num_threads(), "optimizer": "auto",
                 "start": str(start) if start else "yolov5n.yaml + COCO layers 0-23",
                 "images": len(train_images) if train_images is not None else "all of images/train",
+                **({"sampling": sampling} if sampling else {}),
                 **({"fine_tune": tuning} if tuning else {})}
     if resume and last.exists():
         model = YOLO(str(last))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -258,6 +259,28 @@ def test_oversampling_repeats_the_synthetic_kind_and_refuses_an_unknown_one(tiny
         assert "--start" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: N must be a whole number >= 1
         main(["train", "--work", str(tiny_work), "--oversample", "fly_poster=0"])
+
+
+def test_repeat_factor_sampling_shows_the_rarest_class_more_often(tiny_work):
+    from training.train import oversampled_images
+
+    train = [r for r in load_index(tiny_work) if r.split == "train"]
+    classes = {r.name: {row[0] for row in read_labels(tiny_work / "data" / "labels" / "train" / f"{r.name}.txt")}
+               for r in train}
+    images_with = Counter(c for held in classes.values() for c in held)
+    rarest = min(images_with, key=images_with.get)
+    threshold = 4 * images_with[rarest] / len(train)  # sqrt(4): the rarest class's images twice
+
+    shown = Counter(oversampled_images(tiny_work, {}, rare_threshold=threshold))
+    for record in train:
+        times = shown[os.path.abspath(record.image)]
+        if rarest in classes[record.name]:
+            assert times == 2
+        elif all(images_with[c] / len(train) >= threshold for c in classes[record.name]):
+            assert times == 1  # common classes only, or none
+    # with a synthetic kind's repeat too, an image takes the larger of the two
+    shown = Counter(oversampled_images(tiny_work, {"fly_poster": 3}, rare_threshold=threshold))
+    assert all(shown[os.path.abspath(r.image)] == 3 for r in train if r.synthetic == "fly_poster")
 
 
 def test_cli_fine_tunes_a_model_with_its_own_settings_on_oversampled_posters(tiny_weights, tiny_work, tmp_path):
