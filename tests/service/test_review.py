@@ -127,8 +127,9 @@ def test_rejections_need_a_listed_reason_and_corrections_keep_the_label(live, pe
 def test_actions_the_state_does_not_allow_are_409_and_change_nothing(live, people, escalate):
     incidents, _ = escalate("cam-a")
     supervisor = people["supervisor"]
-    prewarning = first(incidents, "0506", "prewarning")
     poster, stall = first(incidents, "0201"), first(incidents, "0501")
+    # two frames a minute apart: cam-b's poster has not yet lasted its dwell (any hour: no schedule)
+    prewarning = first(escalate("cam-b", frames=2)[0], "0201", "prewarning")
 
     def refused(incident_id, action, code, **kwargs):
         response = live.act(supervisor, incident_id, action, **kwargs)
