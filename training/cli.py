@@ -91,6 +91,8 @@ def cmd_train(args) -> int:
     tuning = {k: v for k, v in (("freeze", args.freeze), ("lr0", args.lr0), ("mosaic", args.mosaic)) if v is not None}
     if tuning and args.start is None:
         raise ValueError("--freeze, --lr0 and --mosaic adjust a fine-tune: they need --start WEIGHTS")
+    if args.repeat_rare is not None and not 0 < args.repeat_rare <= 1:
+        raise ValueError(f"--repeat-rare {args.repeat_rare}: the threshold is a share of images, in (0, 1]")
     sampling = {"oversample": dict(args.oversample or []), "rare_threshold": args.repeat_rare}
     sampled = args.oversample or args.repeat_rare
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,

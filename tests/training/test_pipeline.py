@@ -261,7 +261,8 @@ def test_oversampling_repeats_the_synthetic_kind_and_refuses_an_unknown_one(tiny
         main(["train", "--work", str(tiny_work), "--oversample", "fly_poster=0"])
 
 
-def test_repeat_factor_sampling_shows_the_rarest_class_more_often(tiny_work):
+def test_repeat_factor_sampling_shows_the_rarest_class_more_often(tiny_work, capsys):
+    from training.cli import main
     from training.train import oversampled_images
 
     train = [r for r in load_index(tiny_work) if r.split == "train"]
@@ -281,6 +282,8 @@ def test_repeat_factor_sampling_shows_the_rarest_class_more_often(tiny_work):
     # with a synthetic kind's repeat too, an image takes the larger of the two
     shown = Counter(oversampled_images(tiny_work, {"fly_poster": 3}, rare_threshold=threshold))
     assert all(shown[os.path.abspath(r.image)] == 3 for r in train if r.synthetic == "fly_poster")
+    assert main(["train", "--work", str(tiny_work), "--repeat-rare", "-0.1"]) == 2
+    assert "--repeat-rare" in capsys.readouterr().err
 
 
 def test_cli_fine_tunes_a_model_with_its_own_settings_on_oversampled_posters(tiny_weights, tiny_work, tmp_path):
