@@ -48,6 +48,11 @@ class ImageRecord:
     extra: dict = field(default_factory=dict)
 
 
+def label_file(work: str | Path, record: ImageRecord) -> Path:
+    """The label file ultralytics reads for a record's image (source labels, then teacher's, or synthetic)."""
+    return Path(work) / "data" / "labels" / record.split / f"{record.name}.txt"
+
+
 def split_of(file_name: str, val_percent: int = VAL_PERCENT) -> str:
     """`val` for a fixed `val_percent` % of file names (by SHA-1 of the name), else `train`."""
     bucket = int(hashlib.sha1(Path(file_name).name.encode("utf-8")).hexdigest()[:8], 16) % 100

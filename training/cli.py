@@ -93,14 +93,14 @@ def cmd_train(args) -> int:
         raise ValueError("--freeze, --lr0 and --mosaic adjust a fine-tune: they need --start WEIGHTS")
     if args.repeat_rare is not None and not 0 < args.repeat_rare <= 1:
         raise ValueError(f"--repeat-rare {args.repeat_rare}: the threshold is a share of images, in (0, 1]")
-    sampling = {"oversample": dict(args.oversample or []), "rare_threshold": args.repeat_rare}
-    sampled = args.oversample or args.repeat_rare
+    sampling = ({"repeats": dict(args.oversample or []), "rare_threshold": args.repeat_rare}
+                if args.oversample or args.repeat_rare else None)
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
                  coco_weights=args.coco_weights, start=args.start,
-                 fine_tune=tuning, sampling=sampling if sampled else None,
-                 train_images=oversampled_images(args.work, sampling["oversample"], args.repeat_rare) if sampled else None)
+                 fine_tune=tuning, sampling=sampling,
+                 train_images=oversampled_images(args.work, **sampling) if sampling else None)
     print(f"weights: {last}")
     return 0
 

@@ -205,7 +205,7 @@ def runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second
 
     from cv.detector import Crops, crop_windows
     from cv.geometry import box_iou
-    from training.build import read_labels
+    from training.build import label_file, read_labels
     from training.teacher import yolo_to_xyxy
 
     stats, seconds = {}, 0.0
@@ -220,7 +220,7 @@ def runtime_stats(detector, paths: list[str], by_image: dict, work: Path, second
         started = time.perf_counter()
         dets = detector.detect(image, crops)
         seconds += time.perf_counter() - started
-        rows = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
+        rows = read_labels(label_file(work, record))
         true_cls = np.array([r[0] for r in rows], np.int64)
         true_xyxy = yolo_to_xyxy(rows, record.width, record.height) if rows else np.zeros((0, 4))
         iou = box_iou(true_xyxy.astype(np.float32), dets.xyxy) if len(rows) and len(dets) else \

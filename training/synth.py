@@ -21,7 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from cv.config import load_taxonomy
-from training.build import DEFAULT_WORK, ImageRecord, load_index, read_labels, save_index, write_labels
+from training.build import (DEFAULT_WORK, ImageRecord, label_file, load_index, read_labels, save_index,
+                            write_labels)
 from training.teacher import xyxy_to_yolo, yolo_to_xyxy
 
 # facades' own class ids used for placement (they are not taxonomy classes)
@@ -170,7 +171,7 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
         if not jobs:
             continue
         image = cv2.imread(record.original)
-        rows = read_labels(work / "data" / "labels" / record.split / f"{record.name}.txt")
+        rows = read_labels(label_file(work, record))
         labelled = yolo_to_xyxy(rows, record.width, record.height)
         for kind, variant in jobs:
             rng = _rng(seed, kind, record.name, *([str(variant)] if variant else []))

@@ -25,7 +25,8 @@ from cv.config import load_taxonomy
 from cv.detector import letterbox, rect_shape
 from cv.geometry import box_iou, class_aware_nms
 from training import offline
-from training.build import DEFAULT_WORK, ImageRecord, load_index, read_labels, save_index, write_labels
+from training.build import (DEFAULT_WORK, ImageRecord, label_file, load_index, read_labels, save_index,
+                            write_labels)
 from training.pretrained import COCO_NAMES, COCO_WEIGHTS, build_student, load_coco_state_dict
 
 # COCO class -> taxonomy class (bench has no taxonomy class; stalls are decided by rules).
@@ -263,7 +264,7 @@ def merge(work: str | Path = DEFAULT_WORK, threshold: float = DEFAULT_THRESHOLD)
         for row in teacher:
             added[taxonomy.names[row[0]]] += 1
         rows = src + [row[:5] for row in teacher]
-        write_labels(work / "data" / "labels" / r.split / f"{r.name}.txt", rows)
+        write_labels(label_file(work, r), rows)
         r.labels = len(rows)
         r.extra["teacher_labels"] = len(teacher)
     save_index(work, records, teacher={"threshold": threshold, "labels_added": added})

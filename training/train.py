@@ -52,14 +52,13 @@ def oversampled_images(work: str | Path, repeats: dict[str, int], rare_threshold
     round(max(1, sqrt(t / f))) times, f being the share of training images that hold its rarest class,
     so the few buses, bicycles and stall umbrellas are seen more often; an image takes the larger of
     its two repeats."""
-    from training.build import load_index, read_labels
+    from training.build import label_file, load_index, read_labels
 
     records = [r for r in load_index(work) if r.split == "train"]
     unknown = set(repeats) - {r.synthetic for r in records}
     if unknown:
         raise ValueError(f"no synthetic training images of kind {', '.join(sorted(unknown))} (run synth first?)")
-    classes_of = {r.name: {row[0] for row in read_labels(Path(work) / "data" / "labels" / "train" / f"{r.name}.txt")}
-                  for r in records} if rare_threshold else {}
+    classes_of = {r.name: {row[0] for row in read_labels(label_file(work, r))} for r in records} if rare_threshold else {}
     images_with = Counter(c for classes in classes_of.values() for c in classes)
 
     def rare_repeat(record) -> int:
