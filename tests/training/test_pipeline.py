@@ -235,6 +235,13 @@ def test_pack_copies_every_training_image_small_objects_keep_their_pixels(tiny_w
     large.write_text("9 0.5 0.5 0.5 0.4\n")
     assert packed_side(small, 1280, 720, 640, 512, 16) == 640
     assert packed_side(large, 1280, 720, 640, 512, 16) == 512
+    # its own index: repeat-factor sampling draws the same images there as here
+    from training.train import oversampled_images
+
+    def drawn(work):
+        return Counter(Path(p).stem for p in oversampled_images(work, {}, rare_threshold=0.5))
+
+    assert drawn(out) == drawn(tiny_work) and all(Path(p).exists() for p in oversampled_images(out, {}, 0.5))
     # the pack is all a training machine needs (no validation split there, the COCO weights given)
     weights = train(out, tmp_path / "runs", "packed", epochs=1, imgsz=160, batch=8, workers=0, close_mosaic=0,
                     cache=False, verbose=False, coco_weights=shared_dir / "weights" / "yolov5n-coco.pt")
