@@ -33,7 +33,8 @@ def dataset_yaml(work: str | Path = DEFAULT_WORK, val: str | Path = "images/val"
         # A `pack`ed set has no validation split. ultralytics still validates once after the last epoch:
         # on a few training images, a smoke check and no measurement (`eval` measures, at home).
         val = work / "smoke-val.txt"
-        val.write_text("".join(f"{p}\n" for p in sorted((work / "data" / train).iterdir())[:16]))
+        # (from the image folder: `train` may be a list file of repeated images)
+        val.write_text("".join(f"{p}\n" for p in sorted((work / "data" / "images" / "train").iterdir())[:16]))
     path = work / name
     path.write_text(yaml.safe_dump({
         "path": str(work / "data"),
