@@ -242,9 +242,11 @@ def test_pack_copies_every_training_image_small_objects_keep_their_pixels(tiny_w
         return Counter(Path(p).stem for p in oversampled_images(work, {}, rare_threshold=0.5))
 
     assert drawn(out) == drawn(tiny_work) and all(Path(p).exists() for p in oversampled_images(out, {}, 0.5))
-    # the pack is all a training machine needs (no validation split there, the COCO weights given)
+    # the pack is all a training machine needs (no validation split there, the COCO weights given),
+    # also with a repeat-sampled training list
     weights = train(out, tmp_path / "runs", "packed", epochs=1, imgsz=160, batch=8, workers=0, close_mosaic=0,
-                    cache=False, verbose=False, coco_weights=shared_dir / "weights" / "yolov5n-coco.pt")
+                    cache=False, verbose=False, coco_weights=shared_dir / "weights" / "yolov5n-coco.pt",
+                    train_images=oversampled_images(out, {}, rare_threshold=0.5))
     record = json.loads((weights.parent.parent / "citypatrol_train.json").read_text())
     assert weights.exists() and record["epochs_done"] == 1 and record["settings"]["device"] == "cpu"
 
