@@ -392,7 +392,28 @@ def test_gate_refuses_a_class_worse_by_more_than_the_margin(tiny_onnx, tiny_work
     few["subsets"]["all"]["per_class"]["car"]["instances"] = 4  # one box moves AP50 by 0.25: not judged
     unjudged = compare(candidate, few, margin=0.05)
     assert unjudged.passed and unjudged.too_few["all/car"] == 4 and "not judged" in unjudged.reason
+    copies = json.loads(json.dumps(better))
+    copies["subsets"]["all"]["per_class"]["car"]["distinct"] = 4  # 40 boxes of 4 cars, each on ten composites
+    assert compare(candidate, copies, margin=0.05).too_few["all/car"] == 4
     assert compare(candidate, None).passed  # the first model has nothing to lose against
+    # the runtime's evaluation counts each class once per real scene: never more than its boxes, and on
+    # the real images alone (one scene each) exactly its boxes
+    for subset, table in candidate["subsets"].items():
+        for cls in table["per_class"].values():
+            assert 0 < cls["distinct"] <= cls["instances"]
+            assert subset != "real" or cls["distinct"] == cls["instances"]
+
+
+def test_a_synthetic_copy_repeats_its_backgrounds_objects():
+    from training.evaluate import _distinct_objects
+
+    def boxes(*classes):  # evaluate's per-image stats: only the true classes matter here
+        return (None, None, None, np.array(classes, np.int64))
+
+    stats = {"street.jpg": boxes(5, 5, 3), "street+garbage.jpg": boxes(5, 5, 3, 9, 9), "other.jpg": boxes(5)}
+    scenes = {"street.jpg": "street", "street+garbage.jpg": "street", "other.jpg": "other"}
+    assert _distinct_objects(stats, list(stats), scenes) == {5: 3, 3: 1, 9: 2}
+    assert _distinct_objects(stats, ["street+garbage.jpg", "other.jpg"], scenes) == {5: 3, 3: 1, 9: 2}
 
 
 def test_cli_build_and_bad_input(tmp_path, shared_dir, capsys):
