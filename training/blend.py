@@ -36,7 +36,9 @@ def blend(start: str | Path, tuned: str | Path, alpha: float, out: str | Path) -
 
     Both must be the same network with the same classes. Integer buffers (BatchNorm's batch
     counters) are the fine-tune's. The run folder gets the fine-tune's `args.yaml` and its
-    `citypatrol_train.json` with a `blend` entry, so the card says what was averaged."""
+    `citypatrol_train.json` with a `blend` entry, so the card says what was averaged. Where `start` is
+    a run too (two fine-tunes averaged into a soup), its record goes into the entry as `start_run`, and
+    a blend of a blend keeps the earlier entry as `tuned_blend`: the card holds the whole lineage."""
     check_alpha(alpha)
     start, tuned, out = Path(start), Path(tuned), Path(out)
     if out.parent.parent.resolve() == tuned.parent.parent.resolve():
@@ -60,9 +62,12 @@ def blend(start: str | Path, tuned: str | Path, alpha: float, out: str | Path) -
         shutil.copyfile(tuned_run / "args.yaml", run / "args.yaml")
     else:  # not an earlier blend's settings
         (run / "args.yaml").unlink(missing_ok=True)
-    record_path = tuned_run / "citypatrol_train.json"
+    record_path, start_record = tuned_run / "citypatrol_train.json", start.parent.parent / "citypatrol_train.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    earlier = record.pop("blend", None)
     record["blend"] = {"start": str(start), "tuned": str(tuned), "alpha": alpha,
-                       "rule": "(1 - alpha) * start + alpha * tuned, parameter by parameter (WiSE-FT)"}
+                       "rule": "(1 - alpha) * start + alpha * tuned, parameter by parameter (WiSE-FT)",
+                       **({"start_run": json.loads(start_record.read_text())} if start_record.exists() else {}),
+                       **({"tuned_blend": earlier} if earlier else {})}
     (run / "citypatrol_train.json").write_text(json.dumps(record, indent=1))
     return out

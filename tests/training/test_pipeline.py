@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -451,6 +452,18 @@ def test_blend_averages_a_fine_tune_with_its_start_and_refuses_another_network(t
             assert torch.allclose(value, start.state_dict()[key] + 0.25, atol=1e-5), key
     record = json.loads((tmp_path / "blend-0.25" / "citypatrol_train.json").read_text())
     assert record["settings"] == {"lr0": 0.0005} and record["blend"]["alpha"] == 0.25
+    assert "tuned_blend" not in record["blend"]
+    # a soup (the fine-tune averaged with another run), then blended again: the card keeps the lineage
+    (tmp_path / "ft2" / "weights").mkdir(parents=True)
+    shutil.copyfile(tuned, tmp_path / "ft2" / "weights" / "last.pt")
+    (tmp_path / "ft2" / "citypatrol_train.json").write_text(json.dumps({"settings": {"lr0": 0.001}}))
+    assert main(["blend", str(tuned), str(tmp_path / "ft2" / "weights" / "last.pt"), "--alpha", "0.5",
+                 "--runs", str(tmp_path), "--name", "soup"]) == 0
+    assert main(["blend", str(tiny_weights), str(tmp_path / "soup" / "weights" / "last.pt"), "--alpha", "0.5",
+                 "--runs", str(tmp_path), "--name", "soup-blend"]) == 0
+    lineage = json.loads((tmp_path / "soup-blend" / "citypatrol_train.json").read_text())["blend"]
+    assert lineage["start"] == str(tiny_weights) and lineage["tuned_blend"]["alpha"] == 0.5
+    assert lineage["tuned_blend"]["start_run"]["settings"] == {"lr0": 0.0005}
 
     start_model.names = {**start_model.names, 0: "pedestrian"}  # other classes: not the same model
     other = save_checkpoint(start_model, tmp_path / "other" / "weights" / "last.pt")
