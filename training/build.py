@@ -150,7 +150,11 @@ def copy_dataset(work: Path, copy: Path, keep=lambda record: True) -> Path:
         absolute = Path(path).absolute()
         return str(copy / absolute.relative_to(work)) if absolute.is_relative_to(work) else path
 
-    save_index(copy, [replace(r, image=moved(r.image)) for r in load_index(copy) if keep(r)])
+    records = load_index(copy)
+    kept = [replace(r, image=moved(r.image)) for r in records if keep(r)]
+    # a subset says so: the synthetic counts in its index are still those of the whole folder
+    save_index(copy, kept, **({"subset_of": {"work": str(work), "images": len(records), "kept": len(kept)}}
+                              if len(kept) < len(records) else {}))
     return copy
 
 

@@ -95,12 +95,15 @@ def data_fields(work: Path) -> dict:
 def trained_on_fields(training: dict, work: Path) -> dict | None:
     """The synthetic data of the folder the weights were trained on, where that is not `work` (the
     folder evaluated on): a fine-tune may train on more poster scenes (`synth --poster-variants`)
-    over the same validation split. None when it is `work`, or not on this machine (a packed copy)."""
+    over the same validation split, or on a pack of a `copy_dataset` subset (`subset_of`). None when
+    it is `work`, or not on this machine."""
     trained_on = training.get("settings", {}).get("work")
     if not trained_on or Path(trained_on).resolve() == work.resolve() or not (Path(trained_on) / "index.json").exists():
         return None
     fields = data_fields(Path(trained_on))
-    return {"work": trained_on, "synthetic": fields["synthetic"], "synthetic_label_counts": fields["synthetic_label_counts"]}
+    subset = index_meta(trained_on).get("subset_of")
+    return {"work": trained_on, "synthetic": fields["synthetic"], "synthetic_label_counts": fields["synthetic_label_counts"],
+            **({"subset_of": subset} if subset else {})}
 
 
 def teacher_fields(work: Path) -> dict:

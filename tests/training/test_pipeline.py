@@ -205,8 +205,14 @@ def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was
     described = trained_on_fields({"settings": {"work": str(more)}}, tiny_work)
     assert described["work"] == str(more) and described["synthetic"]["poster_variants"] == 2
     assert described["synthetic"]["counts"]["fly_poster"]["train_images"] == len(two)
+    assert "subset_of" not in described  # a whole copy
     assert trained_on_fields({"settings": {"work": str(tiny_work)}}, tiny_work) is None
-    assert trained_on_fields({"settings": {"work": str(tmp_path / "elsewhere")}}, tiny_work) is None  # a packed copy
+    assert trained_on_fields({"settings": {"work": str(tmp_path / "elsewhere")}}, tiny_work) is None  # not here
+    # a share of the poster scenes (what a GPU pack holds): the card says the counts are the whole's
+    share = copy_dataset(more, tmp_path / "share", keep=lambda r: r.synthetic != "fly_poster" or "_v1__" not in r.name)
+    subset = trained_on_fields({"settings": {"work": str(share)}}, tiny_work)["subset_of"]
+    assert subset == {"work": str(more), "images": len(load_index(more)), "kept": len(load_index(share))}
+    assert len(posters(share, "train")) == len(one)
 
 
 # --- pack: the training split for a machine without ../shared -----------------------------------------
