@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -234,7 +235,7 @@ def scene_of(record: ImageRecord) -> str:
     return record.background or record.name
 
 
-def _distinct_objects(stats: dict, images: list[str], scenes: dict[str, str]) -> dict[int, int]:
+def _distinct_objects(stats: dict, images: list[str], scenes: dict[str, str]) -> Counter[int]:
     """Objects per class counted once per scene. A synthetic validation image repeats the labelled
     objects of the real photo it was composited on (a truck, with garbage pasted beside it), so over a
     subset holding both, a class has the larger of the two counts per scene, not their sum."""
@@ -244,9 +245,9 @@ def _distinct_objects(stats: dict, images: list[str], scenes: dict[str, str]) ->
         for cls, n in zip(classes.tolist(), counts.tolist()):
             key = (scenes[path], cls)
             most[key] = max(most.get(key, 0), n)
-    distinct: dict[int, int] = {}
+    distinct: Counter[int] = Counter()
     for (_, cls), n in most.items():
-        distinct[cls] = distinct.get(cls, 0) + n
+        distinct[cls] += n
     return distinct
 
 

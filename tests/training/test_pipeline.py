@@ -14,7 +14,7 @@ import pytest
 
 from cv.config import load_taxonomy
 from cv.geometry import box_iou
-from training.build import load_index, polygon_to_box, read_labels, read_source_labels, split_of
+from training.build import label_file, load_index, polygon_to_box, read_labels, read_source_labels, split_of
 from training.manifest import ManifestError, load_manifest, load_manifests
 
 pytestmark = pytest.mark.slow
@@ -282,8 +282,7 @@ def test_repeat_factor_sampling_shows_the_rarest_class_more_often(tiny_work, cap
     from training.train import oversampled_images
 
     train = [r for r in load_index(tiny_work) if r.split == "train"]
-    classes = {r.name: {row[0] for row in read_labels(tiny_work / "data" / "labels" / "train" / f"{r.name}.txt")}
-               for r in train}
+    classes = {r.name: {row[0] for row in read_labels(label_file(tiny_work, r))} for r in train}
     images_with = Counter(c for held in classes.values() for c in held)
     rarest = min(images_with, key=images_with.get)
     threshold = 4 * images_with[rarest] / len(train)  # sqrt(4): the rarest class's images twice
