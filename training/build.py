@@ -43,7 +43,7 @@ class ImageRecord:
     negatives: list[str]
     labels: int = 0
     street_level: bool | None = None  # garbage_bags only: a street-level photo (garbage_street subset)
-    synthetic: str | None = None  # "fly_poster" / "garbage" for synthesized images
+    synthetic: str | None = None  # "fly_poster", "fly_poster_crop", "garbage", "wall_crop" (training/synth.py)
     background: str | None = None  # the real image a synthetic one was composited on
     extra: dict = field(default_factory=dict)
 

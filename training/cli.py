@@ -6,6 +6,7 @@
     citypatrol-train synth --poster-variants 3   # three poster scenes per training background
     citypatrol-train train --hours 1.2           # ultralytics, resumable with --resume
     citypatrol-train train --start models/citypatrol-0.3.0.pt --oversample fly_poster=3   # fine-tune a shipped model
+    citypatrol-train train --start models/citypatrol-0.7.0.pt --hard-negatives models/citypatrol-0.7.0.onnx
     citypatrol-train blend models/citypatrol-0.3.0.pt var/runs/ft/weights/last.pt --alpha 0.5   # → var/runs/blend-0.5
     citypatrol-train pack --out var/pack         # a compact copy of the training split for a GPU machine
     citypatrol-train eval var/runs/citypatrol/weights/last.pt
@@ -93,13 +94,25 @@ def cmd_train(args) -> int:
         raise ValueError("--freeze, --lr0 and --mosaic adjust a fine-tune: they need --start WEIGHTS")
     if args.repeat_rare is not None and not 0 < args.repeat_rare <= 1:
         raise ValueError(f"--repeat-rare {args.repeat_rare}: the threshold is a share of images, in (0, 1]")
+    if args.hard_repeats < 1:
+        raise ValueError(f"--hard-repeats {args.hard_repeats}: an image is shown at least once")
     sampling = ({"repeats": dict(args.oversample or []), "rare_threshold": args.repeat_rare}
-                if args.oversample or args.repeat_rare else None)
+                if args.oversample or args.repeat_rare or args.hard_negatives else None)
+    record = sampling
+    if args.hard_negatives:
+        from training.hard_negatives import MINE_CONF, false_detections, summary
+
+        found = false_detections(args.hard_negatives, args.work, classes=args.hard_classes)
+        sampling["image_repeats"] = {name: args.hard_repeats for name in found}
+        mined = {"model": str(args.hard_negatives), "conf": MINE_CONF, "classes": args.hard_classes or "settled",
+                 "repeats": args.hard_repeats, "images": len(found), "false_detections": summary(found)}
+        record = {**sampling, "hard_negatives": mined}  # the run record says how the repeats were mined
+        print(f"hard negatives: {len(found)} images, {mined['false_detections']}")
     last = train(args.work, args.runs, args.name, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                  hours=args.hours, resume=args.resume, workers=args.workers, close_mosaic=args.close_mosaic,
                  cache=False if args.no_cache else "ram", threads=args.threads, device=args.device,
                  coco_weights=args.coco_weights, start=args.start,
-                 fine_tune=tuning, sampling=sampling,
+                 fine_tune=tuning, sampling=record,
                  train_images=oversampled_images(args.work, **sampling) if sampling else None)
     print(f"weights: {last}")
     return 0
@@ -193,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-run", action="store_true", help="only measure and merge stored detections")
     s.set_defaults(func=cmd_teacher)
 
-    s = common(sub.add_parser("synth", help="synthetic fly-posters and pasted garbage"))
+    s = common(sub.add_parser("synth", help="synthetic fly-posters, pasted garbage and clean wall crops"))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--poster-variants", type=int, default=1, metavar="N",
                    help="poster scenes per training background (validation keeps one: the same images)")
@@ -224,10 +237,17 @@ def parser() -> argparse.ArgumentParser:
                    help="with --start: share of mosaic batches (default ultralytics' 1.0; 0 shows frames at "
                         "the scale they are detected at)")
     s.add_argument("--oversample", type=_repeat, nargs="+", metavar="KIND=N",
-                   help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage) N times an epoch")
+                   help="show each synthetic image of KIND (fly_poster, fly_poster_crop, garbage, wall_crop) "
+                        "N times an epoch")
     s.add_argument("--repeat-rare", type=float, default=None, metavar="T",
                    help="repeat-factor sampling: show an image round(sqrt(T / f)) times, f the share of training "
                         "images holding its rarest class (e.g. 0.1)")
+    s.add_argument("--hard-negatives", type=Path, default=None, metavar="MODEL",
+                   help="show the training images on which MODEL (.onnx) finds what their labels say is not "
+                        "there (e.g. a plaque taken for a fly-poster) --hard-repeats times")
+    s.add_argument("--hard-repeats", type=int, default=4, metavar="N", help="with --hard-negatives (default 4)")
+    s.add_argument("--hard-classes", nargs="+", default=None, metavar="CLASS",
+                   help="with --hard-negatives: only these classes' false detections (default: all)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("blend", help="a fine-tune's weights averaged with its start's (keeps its gains, less drift)")

@@ -4,7 +4,10 @@
   object (shop signs, window ads, the teacher's persons and vehicles, facade cantilevers); the
   facade's own window and door boxes set the scale;
 - garbage (training/copy_paste.py): bags cut out of garbage_bags polygons, pasted onto the street
-  and facade backgrounds.
+  and facade backgrounds;
+- clean wall crops: full-resolution crops of the real training backgrounds with nothing pasted.
+  Every poster frame's crop holds a poster, so without these the model would learn that a close
+  look at a wall always finds one, and the runtime's second look would see posters on clean walls.
 
 A synthetic image takes its background's split, so validation backgrounds (and validation garbage
 cut-outs) never reach training. Its labels are the background's labels (source + teacher), minus
@@ -33,6 +36,7 @@ HIDDEN = 0.6  # a background box covered this much by pasted objects is dropped 
 # poster is 1.5–2.5× larger than in the whole frame: teach that view too, from frames that are large
 # enough to crop without upscaling.
 WALL_CROP = "_crop"
+CLEAN_WALL_CROP = "wall_crop"    # a crop of a real background, nothing pasted: what a clean wall looks like close
 WALL_CROP_SIDE = (0.4, 0.65)     # crop side as a fraction of the frame's
 WALL_CROP_MIN_WIDTH = 480        # px: smaller crops would only upscale the frame
 CROP_VISIBLE = 0.4               # a box cut by the crop keeps its label if this much of it stays in
@@ -78,7 +82,9 @@ def _hidden(background: np.ndarray, pasted: np.ndarray) -> np.ndarray:
 
 
 def _save(work: Path, record: ImageRecord, kind: str, image: np.ndarray, rows: list[tuple],
-          variant: int = 0) -> ImageRecord:
+          variant: int = 0, pasted: str | None = None) -> ImageRecord:
+    """Write a synthetic view of `record` and its labels. `pasted`: the class composited onto it, which
+    its labels then hold completely; a view with nothing pasted keeps what its background's labels settle."""
     name = f"synth_{kind}{f'_v{variant}' if variant else ''}__{record.name}"
     height, width = image.shape[:2]
     path = work / "data" / "images" / record.split / f"{name}.jpg"
@@ -87,26 +93,25 @@ def _save(work: Path, record: ImageRecord, kind: str, image: np.ndarray, rows: l
     write_labels(work / "data" / "labels" / record.split / f"{name}.txt", rows)
     return ImageRecord(
         name=name, source=record.source, split=record.split, image=str(path), original=str(path),
-        width=width, height=height, complete=list(record.complete) + [kind.removesuffix(WALL_CROP)],
-        negatives=[], labels=len(rows), synthetic=kind, background=record.name,
+        width=width, height=height, complete=list(record.complete) + ([pasted] if pasted else []),
+        negatives=[] if pasted else list(record.negatives), labels=len(rows), synthetic=kind,
+        background=record.name,
     )
 
 
-def _wall_crop(image: np.ndarray, rows: list[tuple], posters: np.ndarray, poster_id: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, list[tuple], int] | None:
-    """A full-resolution crop around one of the pasted posters, with the labels that stay visible,
-    or None when the frame is too small to crop (or the crop cuts its poster too much).
-    Returns (crop, rows, posters in the crop)."""
+def _crop_window(image: np.ndarray, rng: np.random.Generator) -> tuple[int, int] | None:
+    """(width, height) of a wall crop of this frame, or None when the frame is too small to crop."""
     H, W = image.shape[:2]
     side = rng.uniform(*WALL_CROP_SIDE)
     cw, ch = int(W * side), int(H * side)
-    if cw < WALL_CROP_MIN_WIDTH:
-        return None
-    px0, py0, px1, py1 = posters[int(rng.integers(0, len(posters)))]
-    cx, cy = (px0 + px1) / 2, (py0 + py1) / 2
-    x0 = int(np.clip(cx - rng.uniform(0.15, 0.85) * cw, 0, W - cw))
-    y0 = int(np.clip(cy - rng.uniform(0.15, 0.85) * ch, 0, H - ch))
-    kept, n_posters = [], 0
+    return None if cw < WALL_CROP_MIN_WIDTH else (cw, ch)
+
+
+def _cropped(image: np.ndarray, rows: list[tuple], x0: int, y0: int, cw: int,
+             ch: int) -> tuple[np.ndarray, list[tuple]]:
+    """The crop and the labels that stay visible in it."""
+    H, W = image.shape[:2]
+    kept = []
     for class_id, *box in rows:
         bx0, by0, bx1, by1 = yolo_to_xyxy([(class_id, *box)], W, H)[0]
         area = max((bx1 - bx0) * (by1 - by0), 1e-6)
@@ -115,10 +120,41 @@ def _wall_crop(image: np.ndarray, rows: list[tuple], posters: np.ndarray, poster
         if cx1 - cx0 < 2 or cy1 - cy0 < 2 or (cx1 - cx0) * (cy1 - cy0) < CROP_VISIBLE * area:
             continue
         kept.append((class_id, *xyxy_to_yolo(np.array([cx0, cy0, cx1, cy1]), cw, ch)))
-        n_posters += class_id == poster_id
-    if not n_posters:
+    return np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw]), kept
+
+
+def _wall_crop(image: np.ndarray, rows: list[tuple], posters: np.ndarray, poster_id: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, list[tuple], int] | None:
+    """A full-resolution crop around one of the pasted posters, with the labels that stay visible,
+    or None when the frame is too small to crop (or the crop cuts its poster too much).
+    Returns (crop, rows, posters in the crop)."""
+    window = _crop_window(image, rng)
+    if window is None:
         return None
-    return np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw]), kept, n_posters
+    (H, W), (cw, ch) = image.shape[:2], window
+    px0, py0, px1, py1 = posters[int(rng.integers(0, len(posters)))]
+    cx, cy = (px0 + px1) / 2, (py0 + py1) / 2
+    x0 = int(np.clip(cx - rng.uniform(0.15, 0.85) * cw, 0, W - cw))
+    y0 = int(np.clip(cy - rng.uniform(0.15, 0.85) * ch, 0, H - ch))
+    crop, kept = _cropped(image, rows, x0, y0, cw, ch)
+    n_posters = sum(row[0] == poster_id for row in kept)
+    return (crop, kept, n_posters) if n_posters else None
+
+
+def _clean_wall_crop(image: np.ndarray, rows: list[tuple],
+                     rng: np.random.Generator) -> tuple[np.ndarray, list[tuple]] | None:
+    """A full-resolution crop anywhere on a real background (nothing pasted), or None if too small."""
+    window = _crop_window(image, rng)
+    if window is None:
+        return None
+    (H, W), (cw, ch) = image.shape[:2], window
+    return _cropped(image, rows, int(rng.integers(0, W - cw + 1)), int(rng.integers(0, H - ch + 1)), cw, ch)
+
+
+def _count(counts: dict, kind: str, split: str, pasted_boxes: int) -> None:
+    c = counts.setdefault(kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
+    c[f"{split}_images"] += 1
+    c[f"{split}_boxes"] += pasted_boxes
 
 
 def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dict | None = None,
@@ -168,6 +204,8 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
             jobs += [("fly_poster", v) for v in range(variants)]
         if cutouts.get(record.split) and _rng(seed, "garbage?", record.name).random() < garbage_share.get(record.source, 0.0):
             jobs.append(("garbage", 0))
+        if record.split == "train" and record.width * WALL_CROP_SIDE[0] >= WALL_CROP_MIN_WIDTH:
+            jobs.append((CLEAN_WALL_CROP, 0))   # training only: the validation images stay as they were
         if not jobs:
             continue
         image = cv2.imread(record.original)
@@ -175,6 +213,12 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
         labelled = yolo_to_xyxy(rows, record.width, record.height)
         for kind, variant in jobs:
             rng = _rng(seed, kind, record.name, *([str(variant)] if variant else []))
+            if kind == CLEAN_WALL_CROP:
+                crop = _clean_wall_crop(image, rows, rng)
+                if crop is not None:
+                    made.append(_save(work, record, kind, *crop))
+                    _count(counts, kind, record.split, 0)
+                continue
             if kind == "fly_poster":
                 avoid = np.concatenate([labelled, _original_boxes(record, (FACADE_CANTILEVER,))]) \
                     if record.source == "facades" else labelled
@@ -201,10 +245,9 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
                 if crop is not None:
                     views.append((kind + WALL_CROP, *crop))
             for view_kind, view, view_rows, pasted in views:
-                made.append(_save(work, record, view_kind, view, view_rows, variant))
-                c = counts.setdefault(view_kind, {"train_images": 0, "val_images": 0, "train_boxes": 0, "val_boxes": 0})
-                c[f"{record.split}_images"] += 1
-                c[f"{record.split}_boxes"] += pasted
+                made.append(_save(work, record, view_kind, view, view_rows, variant,
+                                  pasted=taxonomy.names[class_id]))
+                _count(counts, view_kind, record.split, pasted)
     modules = {name: hashlib.sha1((Path(__file__).parent / f"{name}.py").read_bytes()).hexdigest()[:12]
                for name in ("synth_posters", "copy_paste") if (Path(__file__).parent / f"{name}.py").exists()}
     save_index(work, records + made, synthetic={"seed": seed, "counts": counts, "poster_share": poster_share,

@@ -45,17 +45,22 @@ def dataset_yaml(work: str | Path = DEFAULT_WORK, val: str | Path = "images/val"
     return path
 
 
-def oversampled_images(work: str | Path, repeats: dict[str, int], rare_threshold: float | None = None) -> list[str]:
+def oversampled_images(work: str | Path, repeats: dict[str, int], rare_threshold: float | None = None,
+                       image_repeats: dict[str, int] | None = None) -> list[str]:
     """Every training image once, and each synthetic image of a kind in `repeats` that many times in
     all: more of the scenes a class is rare in (fly-posters), without drawing new backgrounds.
 
     `rare_threshold` t adds repeat-factor sampling (LVIS, Gupta et al. 2019): an image is shown
     round(max(1, sqrt(t / f))) times, f being the share of training images that hold its rarest class,
     so the few buses, bicycles and stall umbrellas are seen more often; an image takes the larger of
-    its two repeats."""
+    its two repeats.
+
+    `image_repeats` names single images and their repeats (hard negatives, `training.hard_negatives`);
+    an image takes the largest of its repeats."""
     from training.build import label_file, load_index, read_labels
 
     records = [r for r in load_index(work) if r.split == "train"]
+    image_repeats = image_repeats or {}
     unknown = set(repeats) - {r.synthetic for r in records}
     if unknown:
         raise ValueError(f"no synthetic training images of kind {', '.join(sorted(unknown))} (run synth first?)")
@@ -69,7 +74,8 @@ def oversampled_images(work: str | Path, repeats: dict[str, int], rare_threshold
     images = []
     for record in records:
         # the links' own paths (not resolved): ultralytics finds each label by the image path
-        images += [os.path.abspath(record.image)] * max(repeats.get(record.synthetic or "", 1), rare_repeat(record))
+        times = max(repeats.get(record.synthetic or "", 1), rare_repeat(record), image_repeats.get(record.name, 1))
+        images += [os.path.abspath(record.image)] * times
     return images
 
 

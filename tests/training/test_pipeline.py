@@ -163,12 +163,13 @@ def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
     records = load_index(tiny_work)
     real = {r.name: r for r in records if not r.synthetic}
     synthetic = [r for r in records if r.synthetic]
-    assert {r.synthetic for r in synthetic} == {"fly_poster", "fly_poster_crop", "garbage"}
+    assert {r.synthetic for r in synthetic} == {"fly_poster", "fly_poster_crop", "garbage", "wall_crop"}
     taxonomy = load_taxonomy()
     for r in synthetic:
         assert r.split == real[r.background].split
         rows = read_labels(tiny_work / "data" / "labels" / r.split / f"{r.name}.txt")
-        assert any(row[0] == taxonomy.index(r.synthetic.removesuffix("_crop")) for row in rows)
+        if r.synthetic != "wall_crop":  # the class pasted on it is labelled (a clean crop has nothing pasted)
+            assert any(row[0] == taxonomy.index(r.synthetic.removesuffix("_crop")) for row in rows)
         assert all(0 <= v <= 1 for row in rows for v in row[1:])
         height, width = cv2.imread(r.image).shape[:2]
         assert (r.width, r.height) == (width, height)
@@ -176,6 +177,25 @@ def test_synthetic_images_keep_their_backgrounds_split(tiny_work):
             background = real[r.background]
             assert width < background.width and height < background.height
             assert width >= 480
+
+
+def test_clean_wall_crops_show_real_walls_close_with_nothing_pasted(tiny_work):
+    records = load_index(tiny_work)
+    real = {r.name: r for r in records if not r.synthetic}
+    crops = [r for r in records if r.synthetic == "wall_crop"]
+    # one per real training frame large enough to crop without upscaling; none in validation
+    wide = [r for r in real.values() if r.split == "train" and r.width * 0.4 >= 480]
+    assert wide and sorted(r.background for r in crops) == sorted(r.name for r in wide)
+    poster = load_taxonomy().index("fly_poster")
+    for crop in crops:
+        background = real[crop.background]
+        # its labels settle what its background's do: a real facade's crop holds no fly-poster either
+        assert (crop.complete, crop.negatives) == (background.complete, background.negatives)
+        assert all(row[0] != poster for row in read_labels(label_file(tiny_work, crop)))
+        image, whole = cv2.imread(crop.image), cv2.imread(background.original)
+        assert 480 <= image.shape[1] < whole.shape[1]
+        # a full-resolution part of the real frame: not a resize, nothing pasted on it
+        assert cv2.matchTemplate(whole, image, cv2.TM_CCOEFF_NORMED).max() > 0.98
 
 
 def test_more_poster_variants_add_training_scenes_and_leave_validation_as_it_was(tiny_work, tmp_path):
@@ -319,6 +339,47 @@ def test_cli_fine_tunes_a_model_with_its_own_settings_on_oversampled_posters(tin
     args = yaml.safe_load((run / "args.yaml").read_text())
     assert (args["freeze"], args["lr0"], args["optimizer"], args["mosaic"]) == (0, 0.001, "AdamW", 0)
     assert (run / "weights" / "last.pt").exists()
+
+
+def test_hard_negatives_are_the_images_where_a_model_finds_what_their_labels_rule_out(tiny_weights, tiny_work,
+                                                                                      tmp_path, capsys):
+    from cv import Detector
+    from cv.model_card import default_model_path
+    from training.build import copy_dataset, write_labels
+    from training.cli import main
+    from training.hard_negatives import false_detections
+
+    model, poster = default_model_path(), load_taxonomy().index("fly_poster")
+    work = copy_dataset(tiny_work, tmp_path / "work")
+    before = false_detections(model, work, classes=["fly_poster"], progress=False)
+    # a poster frame on which the shipped model finds its posters, its poster labels taken away:
+    # what the model finds there is now what the labels rule out
+    detector = Detector(model)
+    frames = [r for r in load_index(work) if r.split == "train" and r.synthetic == "fly_poster"]
+    blanked = next(r for r in frames if (detector.detect(cv2.imread(r.image)).class_id == poster).any())
+    rows = read_labels(label_file(work, blanked))
+    write_labels(label_file(work, blanked), [row for row in rows if row[0] != poster])
+    found = false_detections(model, work, classes=["fly_poster"], progress=False)
+    assert found[blanked.name]["fly_poster"] > before.get(blanked.name, {}).get("fly_poster", 0)
+    assert set(found) - {blanked.name} == set(before) - {blanked.name}
+    # only a class an image's labels settle is called false there (garbage_bags photos label no posters)
+    settled = {r.name: {*r.complete, *r.negatives} for r in load_index(work)}
+    every_class = false_detections(model, work, progress=False)
+    assert all(set(per_class) <= settled[name] for name, per_class in every_class.items())
+
+    common = ["train", "--work", str(work), "--runs", str(tmp_path / "runs"), "--name", "hard", "--start",
+              str(tiny_weights), "--hard-negatives", str(model), "--hard-classes", "fly_poster"]
+    assert main([*common, "--hard-repeats", "3", "--epochs", "1", "--imgsz", "160", "--batch", "8", "--workers", "0",
+                 "--close-mosaic", "0", "--no-cache"]) == 0
+    settings = json.loads((tmp_path / "runs" / "hard" / "citypatrol_train.json").read_text())["settings"]
+    train = [r for r in load_index(work) if r.split == "train"]
+    assert settings["sampling"]["image_repeats"] == {name: 3 for name in found}
+    assert settings["sampling"]["hard_negatives"]["images"] == len(found)
+    assert settings["sampling"]["hard_negatives"]["false_detections"]["fly_poster"] == sum(
+        n["fly_poster"] for n in found.values())
+    assert settings["images"] == len(train) + 2 * len(found)
+    assert main([*common, "--hard-repeats", "0"]) == 2 and "--hard-repeats" in capsys.readouterr().err
+    assert main([*common[:-1], "poster"]) == 2 and "poster" in capsys.readouterr().err
 
 
 # --- train / export / eval / gate ---------------------------------------------------------------------
