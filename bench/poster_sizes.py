@@ -5,7 +5,8 @@
 Posters are drawn at true paper scale (DESIGN.md): an A4 sheet across a street is 1–3 % of the
 frame's width, so many are a few pixels at a 640 input, below what a stride-8 head resolves. Each
 poster of the split's `fly_poster` frames counts as found when a fly_poster detection (conf >= 0.1)
-covers it with IoU >= 0.5; the table is by the poster's short side in pixels at the model's input.
+covers it with IoU >= 0.5; the table is by the poster's short side in pixels at the model's input,
+followed by the AP50 a perfect detector would reach if it saw nothing below each size.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def main() -> None:
         inside = (sizes >= low) & (sizes < high)
         if inside.any():
             print(f"| {low}–{high if high < 10_000 else '…'} px | {inside.sum()} | {found[inside].mean():.2f} |")
+    # AP50 is at most the recall reached: a model that finds every poster from a size up, with no false
+    # one, and none below it, scores the share of posters at or above that size.
+    print("\nAP50 ceiling when no poster below a size is found (and every other one is):")
+    print(", ".join(f"below {low} px: {(sizes >= low).mean():.2f}" for low in SIZE_BUCKETS[1:-1]))
 
 
 if __name__ == "__main__":
