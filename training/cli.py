@@ -75,7 +75,8 @@ def cmd_teacher(args) -> int:
 def cmd_synth(args) -> int:
     from training.synth import synthesize
 
-    _print(synthesize(args.work, seed=args.seed, poster_variants=args.poster_variants))
+    _print(synthesize(args.work, seed=args.seed, poster_variants=args.poster_variants,
+                      clean_wall_crops=args.clean_wall_crops))
     return 0
 
 
@@ -206,10 +207,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-run", action="store_true", help="only measure and merge stored detections")
     s.set_defaults(func=cmd_teacher)
 
-    s = common(sub.add_parser("synth", help="synthetic fly-posters, pasted garbage and clean wall crops"))
+    s = common(sub.add_parser("synth", help="synthetic fly-posters and pasted garbage (and clean wall crops)"))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--poster-variants", type=int, default=1, metavar="N",
                    help="poster scenes per training background (validation keeps one: the same images)")
+    s.add_argument("--clean-wall-crops", action="store_true",
+                   help="also a full-resolution crop of each real training frame, nothing pasted (training only)")
     s.set_defaults(func=cmd_synth)
 
     s = common(sub.add_parser("train", help="ultralytics training from the COCO backbone or, with --start, from a "

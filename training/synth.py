@@ -5,9 +5,10 @@
   facade's own window and door boxes set the scale;
 - garbage (training/copy_paste.py): bags cut out of garbage_bags polygons, pasted onto the street
   and facade backgrounds;
-- clean wall crops: full-resolution crops of the real training backgrounds with nothing pasted.
-  Every poster frame's crop holds a poster, so without these the model would learn that a close
-  look at a wall always finds one, and the runtime's second look would see posters on clean walls.
+- clean wall crops (`--clean-wall-crops`): full-resolution crops of the real training backgrounds
+  with nothing pasted. Every poster frame's crop holds a poster, so a model might learn that a close
+  look at a wall always finds one and the runtime's second look see posters on clean walls; a
+  fine-tune with them (and hard negatives) did not lower the false posters (docs/models.md).
 
 A synthetic image takes its background's split, so validation backgrounds (and validation garbage
 cut-outs) never reach training. Its labels are the background's labels (source + teacher), minus
@@ -159,12 +160,13 @@ def _count(counts: dict, kind: str, split: str, pasted_boxes: int) -> None:
 
 def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dict | None = None,
                garbage_share: dict | None = None, max_posters: int = 4, max_garbage: int = 3,
-               poster_variants: int = 1, progress: bool = True) -> dict:
+               poster_variants: int = 1, clean_wall_crops: bool = False, progress: bool = True) -> dict:
     """Make the synthetic images (replacing earlier ones) and return their counts per kind and split.
 
     `poster_variants`: poster scenes per chosen training background (other posters, other places);
     the first is the one a single variant makes, and validation backgrounds always get one, so the
-    validation images stay the same whatever the number."""
+    validation images stay the same whatever the number. `clean_wall_crops`: one crop of each real
+    training frame large enough, nothing pasted (off by default: measured without gain, docs/models.md)."""
     if poster_variants < 1:
         raise ValueError("poster_variants must be at least 1")
     work = Path(work)
@@ -204,7 +206,7 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
             jobs += [("fly_poster", v) for v in range(variants)]
         if cutouts.get(record.split) and _rng(seed, "garbage?", record.name).random() < garbage_share.get(record.source, 0.0):
             jobs.append(("garbage", 0))
-        if record.split == "train" and record.width * WALL_CROP_SIDE[0] >= WALL_CROP_MIN_WIDTH:
+        if clean_wall_crops and record.split == "train" and record.width * WALL_CROP_SIDE[0] >= WALL_CROP_MIN_WIDTH:
             jobs.append((CLEAN_WALL_CROP, 0))   # training only: the validation images stay as they were
         if not jobs:
             continue
@@ -252,6 +254,7 @@ def synthesize(work: str | Path = DEFAULT_WORK, seed: int = 0, poster_share: dic
                for name in ("synth_posters", "copy_paste") if (Path(__file__).parent / f"{name}.py").exists()}
     save_index(work, records + made, synthetic={"seed": seed, "counts": counts, "poster_share": poster_share,
                                                  "poster_variants": poster_variants,
+                                                 "clean_wall_crops": clean_wall_crops,
                                                  "module_sha1": modules,
                                                  "garbage_share": garbage_share if cutouts else {},
                                                  "garbage_module": bool(cutouts)})

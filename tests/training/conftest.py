@@ -22,7 +22,7 @@ def tiny_work(tmp_path_factory, shared_dir) -> Path:
     run_teacher(work, Teacher(shared_dir / "weights" / "yolov5n-coco.pt"), progress=False)
     merge(work, threshold=0.25)
     synthesize(work, seed=0, poster_share={"facades": 1.0, "street_vehicles": 1.0},
-               garbage_share={"street_vehicles": 1.0, "facades": 1.0}, progress=False)
+               garbage_share={"street_vehicles": 1.0, "facades": 1.0}, clean_wall_crops=True, progress=False)
     return work
 
 
