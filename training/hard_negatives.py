@@ -9,6 +9,7 @@ twin of what operators' rejections bring in through the retraining loop.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -47,22 +48,17 @@ def false_detections(model: str | Path, work: str | Path = DEFAULT_WORK, conf: f
         rows = read_labels(label_file(work, record))
         labels = yolo_to_xyxy(rows, record.width, record.height)
         label_classes = np.array([row[0] for row in rows], int)
-        false: dict[str, int] = {}
-        for box, class_id in zip(dets.xyxy, dets.class_id):
-            if class_id not in settled:
-                continue
-            same = labels[label_classes == class_id]
-            if not len(same) or box_iou(box[None], same).max() < SAME_OBJECT_IOU:
-                false[names[class_id]] = false.get(names[class_id], 0) + 1
+        false = Counter(names[class_id] for box, class_id in zip(dets.xyxy, dets.class_id)
+                        if class_id in settled and _unlabelled(box, labels[label_classes == class_id]))
         if false:
-            found[record.name] = false
+            found[record.name] = dict(false)
     return found
+
+
+def _unlabelled(box: np.ndarray, same_class_labels: np.ndarray) -> bool:
+    return not len(same_class_labels) or box_iou(box[None], same_class_labels).max() < SAME_OBJECT_IOU
 
 
 def summary(found: dict[str, dict[str, int]]) -> dict[str, int]:
     """False detections per class over all mined images."""
-    totals: dict[str, int] = {}
-    for per_class in found.values():
-        for name, n in per_class.items():
-            totals[name] = totals.get(name, 0) + n
-    return dict(sorted(totals.items()))
+    return dict(sorted(sum((Counter(per_class) for per_class in found.values()), Counter()).items()))
